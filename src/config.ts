@@ -1,0 +1,133 @@
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+
+/** A port number, or null when the listener is switched off (`off`). */
+export type Port = number | null;
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  host: string;
+  httpPort: Port;
+  imapPort: Port;
+  imapsPort: Port;
+  pop3Port: Port;
+  pop3sPort: Port;
+  lmtpPort: Port;
+  dataDir: string;
+  /** Set: a real Postgres through `pg`. Unset: embedded PGlite in dataDir. */
+  databaseUrl: string | null;
+  databasePoolSize: number;
+  tlsCertPath: string | null;
+  tlsKeyPath: string | null;
+  adminToken: string | null;
+  logLevel: LogLevel;
+  passwordMinLength: number;
+  /** Largest JSON request body the API reads, in bytes. */
+  apiBodyLimit: number;
+}
+
+/** A wrong environment value; its message is the one line the process prints before it stops. */
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function text(env: Env, name: string): string | null {
+  const value = env[name]?.trim();
+  return value ? value : null;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = text(env, name);
+  if (value === null) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got '${value}'`);
+  }
+  return Number(value);
+}
+
+function port(env: Env, name: string, fallback: number): Port {
+  const value = text(env, name);
+  if (value?.toLowerCase() === 'off') return null;
+  if (value !== null && !/^\d+$/.test(value)) {
+    throw new ConfigError(name, `expected a port number from 0 to 65535 or 'off', got '${value}'`);
+  }
+  return integer(env, name, fallback, 0, 65535);
+}
+
+function host(env: Env, name: string, fallback: string): string {
+  const value = text(env, name) ?? fallback;
+  const hostname = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+  if (!isIP(value) && !hostname.test(value)) {
+    throw new ConfigError(name, `expected an IP address or host name to bind to, got '${value}'`);
+  }
+  return value;
+}
+
+function databaseUrl(env: Env, name: string): string | null {
+  const value = text(env, name);
+  if (value === null) return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, 'expected a postgres:// URL');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(name, `expected a postgres:// URL, got the scheme '${url.protocol}'`);
+  }
+  return value;
+}
+
+function logLevel(env: Env, name: string): LogLevel {
+  const value = (text(env, name) ?? 'info').toLowerCase();
+  if (!LOG_LEVELS.includes(value as LogLevel)) {
+    throw new ConfigError(name, `expected one of ${LOG_LEVELS.join(', ')}, got '${value}'`);
+  }
+  return value as LogLevel;
+}
+
+function adminToken(env: Env, name: string): string | null {
+  const value = text(env, name);
+  if (value !== null && value.length < 16) {
+    throw new ConfigError(name, 'must be at least 16 characters long');
+  }
+  return value;
+}
+
+/** Reads and validates the whole configuration; the only place that looks at the environment. */
+export function loadConfig(env: Env = process.env): Config {
+  const tlsCertPath = text(env, 'MAILROOM_TLS_CERT');
+  const tlsKeyPath = text(env, 'MAILROOM_TLS_KEY');
+  if ((tlsCertPath === null) !== (tlsKeyPath === null)) {
+    throw new ConfigError(
+      tlsCertPath === null ? 'MAILROOM_TLS_CERT' : 'MAILROOM_TLS_KEY',
+      'MAILROOM_TLS_CERT and MAILROOM_TLS_KEY must be set together',
+    );
+  }
+  return {
+    host: host(env, 'MAILROOM_HOST', '127.0.0.1'),
+    httpPort: port(env, 'MAILROOM_HTTP_PORT', 8080),
+    imapPort: port(env, 'MAILROOM_IMAP_PORT', 1143),
+    imapsPort: port(env, 'MAILROOM_IMAPS_PORT', 1993),
+    pop3Port: port(env, 'MAILROOM_POP3_PORT', 1110),
+    pop3sPort: port(env, 'MAILROOM_POP3S_PORT', 1995),
+    lmtpPort: port(env, 'MAILROOM_LMTP_PORT', 2424),
+    dataDir: resolve(text(env, 'MAILROOM_DATA_DIR') ?? './data'),
+    databaseUrl: databaseUrl(env, 'DATABASE_URL'),
+    databasePoolSize: integer(env, 'MAILROOM_DB_POOL_SIZE', 10, 1, 1000),
+    tlsCertPath: tlsCertPath && resolve(tlsCertPath),
+    tlsKeyPath: tlsKeyPath && resolve(tlsKeyPath),
+    adminToken: adminToken(env, 'MAILROOM_ADMIN_TOKEN'),
+    logLevel: logLevel(env, 'MAILROOM_LOG_LEVEL'),
+    passwordMinLength: integer(env, 'MAILROOM_PASSWORD_MIN_LENGTH', 10, 1, 1024),
+    apiBodyLimit: integer(env, 'MAILROOM_API_BODY_LIMIT', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  };
+}

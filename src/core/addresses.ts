@@ -1,0 +1,53 @@
+import { domainToASCII, domainToUnicode } from 'node:url';
+import { InvalidError } from './errors.js';
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+// RFC 5321 dot-atom: atext runs separated by single dots.
+const DOT_ATOM = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
+/** IDNA-normalises a domain name to lowercase ASCII (punycode), or throws `invalid_domain`. */
+export function normalizeDomain(input: string): string {
+  const ascii = domainToASCII(input.trim().replace(/\.$/, '')).toLowerCase();
+  const labels = ascii.split('.');
+  if (
+    ascii.length === 0 ||
+    ascii.length > 253 ||
+    labels.length < 2 ||
+    !labels.every((label) => LABEL.test(label)) ||
+    /^\d+$/.test(labels[labels.length - 1]!)
+  ) {
+    throw new InvalidError('invalid_domain', `'${input}' is not a valid domain name`, { field: 'domain' });
+  }
+  return ascii;
+}
+
+export function unicodeDomain(ascii: string): string {
+  return domainToUnicode(ascii);
+}
+
+export interface Address {
+  /** `local@domain`, lowercase with an ASCII domain: the one spelling used for lookups. */
+  address: string;
+  localPart: string;
+  domain: string;
+}
+
+/** Parses a mailbox address case-insensitively; the domain may be given in Unicode. */
+export function normalizeAddress(input: string): Address {
+  const at = input.lastIndexOf('@');
+  const localPart = input.slice(0, at).toLowerCase();
+  if (at < 1 || localPart.length > 64 || !DOT_ATOM.test(localPart)) {
+    throw new InvalidError('invalid_address', `'${input}' is not a valid mailbox address`, { field: 'address' });
+  }
+  let domain: string;
+  try {
+    domain = normalizeDomain(input.slice(at + 1));
+  } catch {
+    throw new InvalidError('invalid_address', `'${input}' is not a valid mailbox address`, { field: 'address' });
+  }
+  const address = `${localPart}@${domain}`;
+  if (address.length > 254) {
+    throw new InvalidError('invalid_address', `'${input}' is longer than 254 characters`, { field: 'address' });
+  }
+  return { address, localPart, domain };
+}

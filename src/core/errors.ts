@@ -1,0 +1,54 @@
+/**
+ * Errors every door understands. Core services throw them; each door (API, IMAP, POP3, LMTP)
+ * maps them to its own protocol in one place. `code` is stable and machine-readable.
+ */
+export type ErrorKind =
+  | 'invalid'
+  | 'not_found'
+  | 'conflict'
+  | 'forbidden'
+  | 'precondition_failed';
+
+export class DomainError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    readonly code: string,
+    message: string,
+    /** Extra machine-readable facts, e.g. which field was wrong. Never secrets. */
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export class InvalidError extends DomainError {
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super('invalid', code, message, details);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(code: string, message: string) {
+    super('not_found', code, message);
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super('conflict', code, message, details);
+  }
+}
+
+export class ForbiddenError extends DomainError {
+  constructor(code: string, message: string) {
+    super('forbidden', code, message);
+  }
+}
+
+/** The caller's view of the resource is stale (If-Match). */
+export class PreconditionFailedError extends DomainError {
+  constructor(message: string) {
+    super('precondition_failed', 'revision_mismatch', message);
+  }
+}

@@ -1,0 +1,290 @@
+import { and, asc, count, eq, gt, like, type SQL, sql } from 'drizzle-orm';
+import type { Database, Executor } from '../../db/client.js';
+import { accounts, domains } from '../../db/schema/index.js';
+import { type Actor, mayAccessDomain } from '../actor.js';
+import { normalizeAddress } from '../addresses.js';
+import { type AuditService, changedFields } from '../audit/service.js';
+import {
+  checkPasswordPolicy,
+  hashPassword,
+  hashScheme,
+  importPasswordHash,
+  type PasswordPolicy,
+} from '../auth/passwords.js';
+import { findDomain, settingsOf } from '../domains/service.js';
+import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
+import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, withinCeiling } from '../limits.js';
+import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
+import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
+import { likePrefix } from '../search.js';
+
+export interface MailboxSettings {
+  displayName: string | null;
+  status: Status;
+  protocols: Protocols;
+  pop3DeleteMode: Pop3DeleteMode;
+  quota: QuotaLimits;
+}
+
+export interface MailboxView extends MailboxSettings {
+  address: string;
+  domain: string;
+  usage: { storageBytes: number; messages: number };
+  lastLogin: { at: string; protocol: string; ip: string | null } | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface MailboxChange {
+  displayName?: string | null;
+  status?: Status;
+  protocols?: Partial<Protocols>;
+  pop3DeleteMode?: Pop3DeleteMode;
+  quota?: Partial<QuotaLimits>;
+}
+
+/** Exactly one of the two: a new password, or a hash exported from another system. */
+export interface PasswordInput {
+  password?: string;
+  passwordHash?: string;
+}
+
+export interface MailboxFilter {
+  domain?: string;
+  q?: string;
+  status?: Status;
+  /** Only mailboxes with this protocol enabled. */
+  protocol?: 'imap' | 'pop3';
+}
+
+type AccountRow = typeof accounts.$inferSelect;
+
+function settingsOfAccount(row: AccountRow): MailboxSettings {
+  return {
+    displayName: row.displayName,
+    status: row.status,
+    protocols: { imap: row.imapEnabled, pop3: row.pop3Enabled },
+    pop3DeleteMode: row.pop3DeleteMode,
+    quota: { storageBytes: row.quotaBytes, messages: row.quotaMessages },
+  };
+}
+
+function view(row: AccountRow): MailboxView {
+  return {
+    address: row.address,
+    domain: row.address.slice(row.address.lastIndexOf('@') + 1),
+    ...settingsOfAccount(row),
+    usage: { storageBytes: row.usedBytes, messages: row.usedMessages },
+    lastLogin:
+      row.lastLoginAt && row.lastLoginProtocol
+        ? { at: row.lastLoginAt.toISOString(), protocol: row.lastLoginProtocol, ip: row.lastLoginIp }
+        : null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings {
+  return {
+    displayName: change.displayName === undefined ? current.displayName : change.displayName,
+    status: change.status ?? current.status,
+    protocols: { ...current.protocols, ...change.protocols },
+    pop3DeleteMode: change.pop3DeleteMode ?? current.pop3DeleteMode,
+    quota: { ...current.quota, ...change.quota },
+  };
+}
+
+function columns(settings: MailboxSettings) {
+  return {
+    displayName: settings.displayName,
+    status: settings.status,
+    imapEnabled: settings.protocols.imap,
+    pop3Enabled: settings.protocols.pop3,
+    pop3DeleteMode: settings.pop3DeleteMode,
+    quotaBytes: settings.quota.storageBytes,
+    quotaMessages: settings.quota.messages,
+  };
+}
+
+function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, domain: string): void {
+  if (!withinCeiling(quota, ceiling)) {
+    throw new InvalidError('quota_above_domain_limit', `The quota exceeds the largest quota ${domain} allows per mailbox`, {
+      field: 'quota',
+      maxQuota: ceiling,
+    });
+  }
+}
+
+/** Hashes outside any transaction: argon2 takes tens of milliseconds on the thread pool. */
+async function storedHash(input: PasswordInput, policy: PasswordPolicy, localPart: string): Promise<string> {
+  if ((input.password === undefined) === (input.passwordHash === undefined)) {
+    throw new InvalidError('password_required', 'Give exactly one of password or passwordHash', { field: 'password' });
+  }
+  if (input.passwordHash !== undefined) return importPasswordHash(input.passwordHash);
+  checkPasswordPolicy(input.password!, policy, localPart);
+  return hashPassword(input.password!);
+}
+
+async function findAccount(tx: Executor, actor: Actor, input: string, lock = false): Promise<AccountRow> {
+  const missing = () => new NotFoundError('mailbox_not_found', `There is no mailbox ${input}`);
+  let address: string;
+  let domain: string;
+  try {
+    ({ address, domain } = normalizeAddress(input));
+  } catch {
+    throw missing();
+  }
+  if (!mayAccessDomain(actor, domain)) throw missing();
+  const query = tx.select().from(accounts).where(eq(accounts.address, address));
+  const [row] = lock ? await query.for('update') : await query;
+  if (!row) throw missing();
+  return row;
+}
+
+export function createMailboxService(db: Database, audit: AuditService, policy: PasswordPolicy) {
+  return {
+    async create(input: MailboxChange & PasswordInput & { address: string }, actor: Actor) {
+      const { address, localPart, domain: domainName } = normalizeAddress(input.address);
+      // Checked before the slow hashing, so a typo in the domain answers at once.
+      await findDomain(db, actor, domainName);
+      const passwordHash = await storedHash(input, policy, localPart);
+      return db.transaction(async (tx): Promise<Revisioned<MailboxView>> => {
+        // The domain row lock serialises creations in one domain, so the mailbox limit holds.
+        const domain = await findDomain(tx, actor, domainName, true);
+        const domainSettings = settingsOf(domain);
+        const settings = merge(
+          {
+            displayName: null,
+            status: 'active',
+            protocols: domainSettings.defaults.protocols,
+            pop3DeleteMode: domainSettings.defaults.pop3DeleteMode,
+            quota: domainSettings.defaults.quota,
+          },
+          input,
+        );
+        checkQuotaCeiling(settings.quota, domainSettings.limits.maxQuota, domain.name);
+        const [existing] = await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.address, address));
+        if (existing) throw new ConflictError('mailbox_exists', `The mailbox ${address} exists already`);
+        const maxMailboxes = domainSettings.limits.maxMailboxes;
+        if (maxMailboxes !== null) {
+          const [{ n } = { n: 0 }] = await tx.select({ n: count() }).from(accounts).where(eq(accounts.domainId, domain.id));
+          if (n >= maxMailboxes) {
+            throw new ConflictError(
+              'domain_mailbox_limit_reached',
+              `${domain.name} allows at most ${maxMailboxes} mailboxes and has ${n}`,
+              { maxMailboxes },
+            );
+          }
+        }
+        const [row] = await tx
+          .insert(accounts)
+          .values({ domainId: domain.id, address, passwordHash, ...columns(settings) })
+          .returning();
+        await audit.record(tx, actor, {
+          action: 'mailbox.create',
+          targetType: 'mailbox',
+          target: address,
+          domain: domain.name,
+          after: { address, ...settings, passwordScheme: hashScheme(passwordHash) },
+        });
+        return { value: view(row!), revision: revisionOf(row!) };
+      });
+    },
+
+    async get(address: string, actor: Actor): Promise<Revisioned<MailboxView>> {
+      const row = await findAccount(db, actor, address);
+      return { value: view(row), revision: revisionOf(row) };
+    },
+
+    async list(filter: MailboxFilter, page: PageRequest, actor: Actor): Promise<Page<MailboxView>> {
+      const domain = filter.domain === undefined ? undefined : await findDomain(db, actor, filter.domain);
+      const conditions: (SQL | undefined)[] = [
+        domain === undefined ? undefined : eq(accounts.domainId, domain.id),
+        filter.q === undefined ? undefined : like(accounts.address, likePrefix(filter.q.toLowerCase())),
+        filter.status === undefined ? undefined : eq(accounts.status, filter.status),
+        filter.protocol === 'imap' ? eq(accounts.imapEnabled, true) : undefined,
+        filter.protocol === 'pop3' ? eq(accounts.pop3Enabled, true) : undefined,
+        page.cursor === undefined ? undefined : gt(accounts.address, decodeCursor<string>(page.cursor, 'string')),
+        actor.domains === null
+          ? undefined
+          : sql`${accounts.domainId} in (select ${domains.id} from ${domains} where ${domains.name} = any(${[...actor.domains]}))`,
+      ];
+      const rows = await db
+        .select()
+        .from(accounts)
+        .where(and(...conditions))
+        .orderBy(asc(accounts.address))
+        .limit(page.limit + 1);
+      return toPage(rows, page.limit, (row) => row.address, view);
+    },
+
+    async update(address: string, change: MailboxChange, actor: Actor, expectedRevision?: string) {
+      return db.transaction(async (tx): Promise<Revisioned<MailboxView>> => {
+        const row = await findAccount(tx, actor, address, true);
+        checkRevision(row, expectedRevision);
+        const before = settingsOfAccount(row);
+        const after = merge(before, change);
+        const diff = changedFields(before, after);
+        if (Object.keys(diff.after).length === 0) return { value: view(row), revision: revisionOf(row) };
+        const domain = await findDomain(tx, actor, view(row).domain);
+        if (diff.after.quota) checkQuotaCeiling(after.quota, settingsOf(domain).limits.maxQuota, domain.name);
+        const [updated] = await tx
+          .update(accounts)
+          .set({ ...columns(after), version: sql`${accounts.version} + 1`, updatedAt: sql`now()` })
+          .where(eq(accounts.id, row.id))
+          .returning();
+        await audit.record(tx, actor, {
+          action: 'mailbox.update',
+          targetType: 'mailbox',
+          target: row.address,
+          domain: domain.name,
+          ...diff,
+        });
+        return { value: view(updated!), revision: revisionOf(updated!) };
+      });
+    },
+
+    async setPassword(address: string, input: PasswordInput, actor: Actor): Promise<void> {
+      const row = await findAccount(db, actor, address);
+      const passwordHash = await storedHash(input, policy, row.address.slice(0, row.address.lastIndexOf('@')));
+      await db.transaction(async (tx) => {
+        const [updated] = await tx
+          .update(accounts)
+          .set({
+            passwordHash,
+            passwordVersion: sql`${accounts.passwordVersion} + 1`,
+            passwordChangedAt: sql`now()`,
+            version: sql`${accounts.version} + 1`,
+            updatedAt: sql`now()`,
+          })
+          .where(eq(accounts.id, row.id))
+          .returning({ passwordVersion: accounts.passwordVersion });
+        if (!updated) throw new NotFoundError('mailbox_not_found', `There is no mailbox ${row.address}`);
+        await audit.record(tx, actor, {
+          action: 'mailbox.password.set',
+          targetType: 'mailbox',
+          target: row.address,
+          domain: view(row).domain,
+          after: { passwordVersion: updated.passwordVersion, passwordScheme: hashScheme(passwordHash) },
+        });
+      });
+    },
+
+    async delete(address: string, actor: Actor, expectedRevision?: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const row = await findAccount(tx, actor, address, true);
+        checkRevision(row, expectedRevision);
+        await tx.delete(accounts).where(eq(accounts.id, row.id));
+        await audit.record(tx, actor, {
+          action: 'mailbox.delete',
+          targetType: 'mailbox',
+          target: row.address,
+          domain: view(row).domain,
+          before: { address: row.address, ...settingsOfAccount(row), usage: view(row).usage },
+        });
+      });
+    },
+  };
+}
+
+export type MailboxService = ReturnType<typeof createMailboxService>;

@@ -1,0 +1,4 @@
+export * from './accounts.js';
+export * from './admin.js';
+export * from './domains.js';
+export * from './mail.js';

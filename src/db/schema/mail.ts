@@ -1,0 +1,105 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  customType,
+  foreignKey,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+} from 'drizzle-orm/pg-core';
+import { accounts } from './accounts.js';
+
+const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+});
+
+/** Mail tables lead every key with account_id so they can later be distributed by account. */
+export const folders = pgTable(
+  'folders',
+  {
+    accountId: bigint('account_id', { mode: 'number' })
+      .notNull()
+      .references(() => accounts.id, { onDelete: 'cascade' }),
+    id: bigint('id', { mode: 'number' }).notNull().generatedAlwaysAsIdentity(),
+    /** Full name with '/' as the hierarchy delimiter, e.g. "Archive/2026". */
+    name: text('name').notNull(),
+    specialUse: text('special_use'),
+    subscribed: boolean('subscribed').notNull().default(true),
+    uidValidity: bigint('uid_validity', { mode: 'number' }).notNull(),
+    uidNext: bigint('uid_next', { mode: 'number' }).notNull().default(1),
+    highestModseq: bigint('highest_modseq', { mode: 'number' }).notNull().default(1),
+    messageCount: integer('message_count').notNull().default(0),
+    storageBytes: bigint('storage_bytes', { mode: 'number' }).notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.id] }), unique('folders_account_name_key').on(t.accountId, t.name)],
+);
+
+/** Raw RFC 5322 bytes, content-addressed by SHA-256 so a message sent to many mailboxes is stored once. */
+export const blobs = pgTable('blobs', {
+  hash: text('hash').primaryKey(),
+  size: bigint('size', { mode: 'number' }).notNull(),
+  data: bytea('data').notNull(),
+  refCount: integer('ref_count').notNull().default(0),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const messages = pgTable(
+  'messages',
+  {
+    accountId: bigint('account_id', { mode: 'number' }).notNull(),
+    folderId: bigint('folder_id', { mode: 'number' }).notNull(),
+    uid: bigint('uid', { mode: 'number' }).notNull(),
+    /** Stable for the life of the message in its mailbox: the POP3 UIDL. */
+    messageKey: bigint('message_key', { mode: 'number' }).notNull().generatedAlwaysAsIdentity(),
+    modseq: bigint('modseq', { mode: 'number' }).notNull(),
+    flags: text('flags').array().notNull().default(sql`'{}'::text[]`),
+    internalDate: timestamp('internal_date', { withTimezone: true }).notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    blobHash: text('blob_hash')
+      .notNull()
+      .references(() => blobs.hash),
+    pop3Hidden: boolean('pop3_hidden').notNull().default(false),
+    /** Parsed once at store time so FETCH and SEARCH never re-parse the message. */
+    envelope: jsonb('envelope'),
+    bodyStructure: jsonb('body_structure'),
+    headerFields: jsonb('header_fields'),
+    subject: text('subject'),
+    fromAddress: text('from_address'),
+    toAddress: text('to_address'),
+    sentDate: timestamp('sent_date', { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.accountId, t.folderId, t.uid] }),
+    unique('messages_account_key_key').on(t.accountId, t.messageKey),
+    index('messages_folder_modseq_idx').on(t.accountId, t.folderId, t.modseq),
+    index('messages_blob_idx').on(t.blobHash),
+    foreignKey({ columns: [t.accountId, t.folderId], foreignColumns: [folders.accountId, folders.id] }).onDelete(
+      'cascade',
+    ),
+  ],
+);
+
+/** Tombstones: which UIDs vanished at which MODSEQ, so any session can learn what it missed. */
+export const expunged = pgTable(
+  'expunged',
+  {
+    accountId: bigint('account_id', { mode: 'number' }).notNull(),
+    folderId: bigint('folder_id', { mode: 'number' }).notNull(),
+    uid: bigint('uid', { mode: 'number' }).notNull(),
+    modseq: bigint('modseq', { mode: 'number' }).notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.accountId, t.folderId, t.uid] }),
+    index('expunged_folder_modseq_idx').on(t.accountId, t.folderId, t.modseq),
+    foreignKey({ columns: [t.accountId, t.folderId], foreignColumns: [folders.accountId, folders.id] }).onDelete(
+      'cascade',
+    ),
+  ],
+);
