@@ -11,9 +11,12 @@ export function revisionOf(row: { id: number; version: number }): string {
   return `${row.id}.${row.version}`;
 }
 
-/** Throws `revision_mismatch` when the caller edits a resource that changed since it read it. */
-export function checkRevision(row: { id: number; version: number }, expected: string | undefined): void {
-  if (expected !== undefined && expected !== revisionOf(row)) {
+/**
+ * Throws `revision_mismatch` when the caller edits a resource that changed since it read it.
+ * `expected` lists the revisions the caller accepts; undefined accepts any.
+ */
+export function checkRevision(row: { id: number; version: number }, expected: readonly string[] | undefined): void {
+  if (expected !== undefined && !expected.includes(revisionOf(row))) {
     throw new PreconditionFailedError('The resource changed since it was read; read it again and retry');
   }
 }

@@ -175,7 +175,7 @@ export function createDomainService(db: Database, audit: AuditService) {
       return toPage(rows, page.limit, (row) => row.domain.name, (row) => view(row.domain, row.mailboxCount));
     },
 
-    async update(name: string, change: DomainChange, actor: Actor, expectedRevision?: string) {
+    async update(name: string, change: DomainChange, actor: Actor, expectedRevision?: readonly string[]) {
       return db.transaction(async (tx): Promise<Revisioned<DomainView>> => {
         const row = await findDomain(tx, actor, name, true);
         checkRevision(row, expectedRevision);
@@ -202,7 +202,7 @@ export function createDomainService(db: Database, audit: AuditService) {
     },
 
     /** Refuses while the domain still has mailboxes, so no mail is lost by one request. */
-    async delete(name: string, actor: Actor, expectedRevision?: string): Promise<void> {
+    async delete(name: string, actor: Actor, expectedRevision?: readonly string[]): Promise<void> {
       await db.transaction(async (tx) => {
         const row = await findDomain(tx, actor, name, true);
         checkRevision(row, expectedRevision);

@@ -218,7 +218,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
       return toPage(rows, page.limit, (row) => row.address, view);
     },
 
-    async update(address: string, change: MailboxChange, actor: Actor, expectedRevision?: string) {
+    async update(address: string, change: MailboxChange, actor: Actor, expectedRevision?: readonly string[]) {
       return db.transaction(async (tx): Promise<Revisioned<MailboxView>> => {
         const row = await findAccount(tx, actor, address, true);
         checkRevision(row, expectedRevision);
@@ -270,7 +270,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
       });
     },
 
-    async delete(address: string, actor: Actor, expectedRevision?: string): Promise<void> {
+    async delete(address: string, actor: Actor, expectedRevision?: readonly string[]): Promise<void> {
       await db.transaction(async (tx) => {
         const row = await findAccount(tx, actor, address, true);
         checkRevision(row, expectedRevision);

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { IncomingMessage as RawRequest, ServerResponse } from 'node:http';
+import type { LogLevel } from '../config.js';
+import type { Services } from '../core/services.js';
+import { installAuth } from './plugins/auth.js';
+import { installErrorHandling } from './plugins/errors.js';
+import { installIdempotency } from './plugins/idempotency.js';
+import { installMetrics } from './plugins/metrics.js';
+import { apiKeyRoutes } from './routes/api-keys.js';
+import { auditEventRoutes } from './routes/audit-events.js';
+import { domainRoutes } from './routes/domains.js';
+import { healthRoutes } from './routes/health.js';
+import { mailboxRoutes } from './routes/mailboxes.js';
+import { Problem } from './schemas/common.js';
+
+export type Api = FastifyInstance<RawServerDefault, RawRequest, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface AppOptions {
+  services: Services;
+  logLevel: LogLevel;
+  /** Largest request body read, in bytes. */
+  bodyLimit: number;
+}
+
+/** A caller's X-Request-Id is kept when it is short and plain, so it can be traced across systems. */
+function requestId(request: RawRequest): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+}
+
+export async function buildApp({ services, logLevel, bodyLimit }: AppOptions): Promise<Api> {
+  const app = Fastify({
+    logger: {
+      level: logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie'],
+    },
+    genReqId: requestId,
+    bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addSchema(Problem);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Mailroom API',
+        version: '1',
+        description:
+          'Manage mail domains, mailboxes, passwords, quotas and protocol access. Errors are application/problem+json with a stable `code`. Mutations accept Idempotency-Key; GET of a domain or mailbox returns an ETag for If-Match.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  installErrorHandling(app);
+  installAuth(app, services);
+  installIdempotency(app, services);
+  installMetrics(app);
+
+  for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, apiKeyRoutes, auditEventRoutes]) {
+    await app.register(routes, { services });
+  }
+  return app;
+}
