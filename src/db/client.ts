@@ -21,6 +21,7 @@ export interface DatabaseHandle {
   mode: 'postgres' | 'embedded';
   /** Applies the committed migrations that have not run yet. */
   migrate(): Promise<void>;
+  /** Idempotent. */
   close(): Promise<void>;
 }
 
@@ -37,7 +38,12 @@ export interface ConnectOptions {
 }
 
 export async function connect(options: ConnectOptions): Promise<DatabaseHandle> {
-  return options.databaseUrl ? connectPostgres(options.databaseUrl, options.poolSize) : connectEmbedded(options.dataDir);
+  const handle = options.databaseUrl
+    ? connectPostgres(options.databaseUrl, options.poolSize)
+    : await connectEmbedded(options.dataDir);
+  // Closing twice (a shutdown racing a test teardown) is harmless.
+  let closing: Promise<void> | undefined;
+  return { ...handle, close: () => (closing ??= handle.close()) };
 }
 
 function connectPostgres(url: string, poolSize: number): DatabaseHandle {
