@@ -12,28 +12,35 @@ interface Teardown {
  * DATABASE_URL (dropped afterwards), or an in-memory PGlite when DATABASE_URL is unset.
  */
 export async function freshDatabase(t: Teardown): Promise<DatabaseHandle> {
+  const url = await freshDatabaseUrl(t);
+  const handle = await connect({ databaseUrl: url, dataDir: 'memory://', poolSize: 10 });
+  await handle.migrate();
+  // Registered after the database's own teardown, so it runs first (tap runs teardowns in reverse).
+  t.teardown(() => handle.close());
+  return handle;
+}
+
+/**
+ * With DATABASE_URL set: the URL of a new, empty database on that server, dropped when the test
+ * ends (for servers and CLIs started as child processes). Without it: null, meaning embedded.
+ */
+export async function freshDatabaseUrl(t: Teardown): Promise<string | null> {
   const serverUrl = loadConfig().databaseUrl;
-  if (serverUrl === null) {
-    const handle = await connect({ databaseUrl: null, dataDir: 'memory://', poolSize: 1 });
-    await handle.migrate();
-    t.teardown(() => handle.close());
-    return handle;
-  }
+  if (serverUrl === null) return null;
   const name = `mailroom_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
+  await runOnServer(serverUrl, `create database ${name}`);
+  t.teardown(() => runOnServer(serverUrl, `drop database if exists ${name} with (force)`));
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const handle = await connect({ databaseUrl: url.toString(), dataDir: 'unused', poolSize: 10 });
-  await handle.migrate();
-  t.teardown(async () => {
-    await handle.close();
-    const dropper = new pg.Client({ connectionString: serverUrl });
-    await dropper.connect();
-    await dropper.query(`drop database if exists ${name} with (force)`);
-    await dropper.end();
-  });
-  return handle;
+  return url.toString();
+}
+
+async function runOnServer(serverUrl: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }

@@ -4,8 +4,8 @@ import { accounts, domains } from '../../db/schema/index.js';
 import { type Actor, mayAccessDomain } from '../actor.js';
 import { normalizeDomain, unicodeDomain } from '../addresses.js';
 import { type AuditService, changedFields } from '../audit/service.js';
-import { ConflictError, ForbiddenError, NotFoundError } from '../errors.js';
-import type { Pop3DeleteMode, Protocols, QuotaLimits, Status } from '../limits.js';
+import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
+import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, withinCeiling } from '../limits.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
 import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
 import { likePrefix } from '../search.js';
@@ -89,6 +89,23 @@ function merge(current: DomainSettings, change: DomainChange): DomainSettings {
   };
 }
 
+/** What a new mailbox gets: the default quota, or the domain's ceiling where the default is unlimited. */
+export function defaultQuota({ defaults, limits }: DomainSettings): QuotaLimits {
+  return {
+    storageBytes: defaults.quota.storageBytes ?? limits.maxQuota.storageBytes,
+    messages: defaults.quota.messages ?? limits.maxQuota.messages,
+  };
+}
+
+/** A default quota beyond the domain's own ceiling would make every new mailbox fail. */
+function checkDefaults(settings: DomainSettings): void {
+  if (!withinCeiling(defaultQuota(settings), settings.limits.maxQuota)) {
+    throw new InvalidError('default_quota_above_limit', 'The default quota exceeds the domain’s largest mailbox quota', {
+      field: 'defaults.quota',
+    });
+  }
+}
+
 function columns(settings: DomainSettings) {
   return {
     status: settings.status,
@@ -130,6 +147,7 @@ export function createDomainService(db: Database, audit: AuditService) {
         throw new ForbiddenError('domain_out_of_scope', `This API key is confined to other domains than ${name}`);
       }
       const settings = merge(DEFAULT_SETTINGS, input);
+      checkDefaults(settings);
       return db.transaction(async (tx) => {
         const [row] = await tx
           .insert(domains)
@@ -181,6 +199,7 @@ export function createDomainService(db: Database, audit: AuditService) {
         checkRevision(row, expectedRevision);
         const before = settingsOf(row);
         const after = merge(before, change);
+        checkDefaults(after);
         const diff = changedFields(before, after);
         if (Object.keys(diff.after).length === 0) {
           return { value: view(row, await mailboxCount(tx, row.id)), revision: revisionOf(row) };

@@ -11,7 +11,7 @@ import {
   importPasswordHash,
   type PasswordPolicy,
 } from '../auth/passwords.js';
-import { findDomain, settingsOf } from '../domains/service.js';
+import { defaultQuota, findDomain, settingsOf } from '../domains/service.js';
 import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
 import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, withinCeiling } from '../limits.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
@@ -158,7 +158,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
             status: 'active',
             protocols: domainSettings.defaults.protocols,
             pop3DeleteMode: domainSettings.defaults.pop3DeleteMode,
-            quota: domainSettings.defaults.quota,
+            quota: defaultQuota(domainSettings),
           },
           input,
         );

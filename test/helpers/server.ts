@@ -1,0 +1,64 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freshDatabaseUrl } from './database.js';
+
+export const BIN = new URL('../../bin/mailroom.js', import.meta.url).pathname;
+
+/** A port that was free a moment ago, for a child process to bind. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+}
+
+/**
+ * `mailroom serve` as its own process, on a fresh database (Postgres when the suite runs with
+ * DATABASE_URL, embedded in a temporary data dir otherwise); ready when /readyz answers.
+ */
+export async function startServer(
+  t: { teardown(fn: () => unknown): void },
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mailroom-server-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const databaseUrl = await freshDatabaseUrl(t);
+  const port = await freePort();
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    env: {
+      PATH: process.env.PATH,
+      MAILROOM_DATA_DIR: dataDir,
+      MAILROOM_HTTP_PORT: String(port),
+      MAILROOM_LOG_LEVEL: 'warn',
+      ...(databaseUrl === null ? {} : { DATABASE_URL: databaseUrl }),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (child.exitCode !== null) throw new Error(`mailroom serve exited with ${child.exitCode}:\n${output}`);
+    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    if (ready) return { url, child, output: () => output };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`mailroom serve did not become ready:\n${output}`);
+}
