@@ -30,7 +30,9 @@ export interface Config {
 /** A wrong environment value; its message is the one line the process prints before it stops. */
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
-    super(`${variable}: ${problem}`);
+    // Values are quoted back; a line break pasted into one must not split the line.
+    const oneLine = problem.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    super(`${variable}: ${oneLine}`);
     this.name = 'ConfigError';
   }
 }

@@ -7,9 +7,13 @@ const DOT_ATOM = /^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*
 
 /** IDNA-normalises a domain name to lowercase ASCII (punycode), or throws `invalid_domain`. */
 export function normalizeDomain(input: string): string {
-  const ascii = domainToASCII(input.trim().replace(/\.$/, '')).toLowerCase();
+  const trimmed = input.trim().replace(/\.$/, '');
+  const ascii = domainToASCII(trimmed).toLowerCase();
   const labels = ascii.split('.');
   if (
+    // domainToASCII reads a URL host: it percent-decodes, drops tabs and stops at / ? # \, so
+    // 'ex%61mple.com/x' would pass as example.com. ASCII may only be letters, digits, '-' and '.'.
+    /[^a-z0-9.\-\u0080-\u{10ffff}]/iu.test(trimmed) ||
     ascii.length === 0 ||
     ascii.length > 253 ||
     labels.length < 2 ||

@@ -19,7 +19,8 @@ export function encodeCursor(position: string | number): string {
 export function decodeCursor<T extends string | number>(cursor: string, type: 'string' | 'number'): T {
   try {
     const { after } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after: unknown };
-    if (typeof after === type) return after as T;
+    // Number positions are row ids: 1.5 or 1e400 (Infinity) would reach SQL as a bigint and fail there.
+    if (typeof after === type && (type === 'string' || Number.isSafeInteger(after))) return after as T;
   } catch {
     // fall through to the one error below
   }

@@ -15,8 +15,14 @@ export type HashScheme = 'argon2id' | 'bcrypt' | 'sha512-crypt' | 'sha256-crypt'
 const IMPORTED_HASHES: { scheme: HashScheme; pattern: RegExp; affordable: (match: RegExpMatchArray) => boolean }[] = [
   {
     scheme: 'argon2id',
-    pattern: /^\$argon2id\$v=19\$m=(\d{1,7}),t=(\d{1,3}),p=(\d{1,2})\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{16,}$/,
-    affordable: (m) => Number(m[1]) <= 262144 && Number(m[2]) <= 10 && Number(m[3]) <= 16,
+    // libargon2 and Dovecot write m,t,p; node-argon2 (our own hashes) writes m,p,t.
+    pattern: /^\$argon2id\$v=19\$((?:[mtp]=\d{1,7},){2}[mtp]=\d{1,7})\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{16,}$/,
+    affordable: (match) => {
+      const params = new Map(match[1]!.split(',').map((pair) => pair.split('=') as [string, string]));
+      const [m, t, p] = ['m', 't', 'p'].map((name) => Number(params.get(name) ?? NaN)) as [number, number, number];
+      // Below argon2's minimums (t >= 1, p >= 1, m >= 8p) verification would throw at every login.
+      return t >= 1 && t <= 10 && p >= 1 && p <= 16 && m >= 8 * p && m <= 262144;
+    },
   },
   {
     scheme: 'bcrypt',

@@ -1,0 +1,203 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import t from 'tap';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { BIN } from './helpers/server.js';
+
+/**
+ * The CLI runs TypeScript through its own tsx transform; tap would merge that process's V8
+ * coverage byte-for-byte with the test's own transform of the same files and garble the report.
+ */
+const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
+
+t.test('defaults: loopback, the unprivileged ports, embedded database in ./data', async (t) => {
+  const config = loadConfig({});
+  t.same(config, {
+    host: '127.0.0.1',
+    httpPort: 8080,
+    imapPort: 1143,
+    imapsPort: 1993,
+    pop3Port: 1110,
+    pop3sPort: 1995,
+    lmtpPort: 2424,
+    dataDir: resolve('./data'),
+    databaseUrl: null,
+    databasePoolSize: 10,
+    tlsCertPath: null,
+    tlsKeyPath: null,
+    adminToken: null,
+    logLevel: 'info',
+    passwordMinLength: 10,
+    apiBodyLimit: 1024 * 1024,
+  });
+});
+
+t.test('empty and blank values count as unset', async (t) => {
+  const config = loadConfig({ MAILROOM_HTTP_PORT: '', MAILROOM_HOST: '  ', DATABASE_URL: '', MAILROOM_ADMIN_TOKEN: ' ' });
+  t.equal(config.httpPort, 8080);
+  t.equal(config.host, '127.0.0.1');
+  t.equal(config.databaseUrl, null);
+  t.equal(config.adminToken, null);
+});
+
+t.test('every variable is read', async (t) => {
+  const config = loadConfig({
+    MAILROOM_HOST: '0.0.0.0',
+    MAILROOM_HTTP_PORT: '9080',
+    MAILROOM_IMAP_PORT: '143',
+    MAILROOM_IMAPS_PORT: '993',
+    MAILROOM_POP3_PORT: '110',
+    MAILROOM_POP3S_PORT: '995',
+    MAILROOM_LMTP_PORT: ' 24 ',
+    MAILROOM_DATA_DIR: '/var/lib/mailroom',
+    DATABASE_URL: 'postgres://mail:secret@db.internal:5432/mailroom',
+    MAILROOM_DB_POOL_SIZE: '25',
+    MAILROOM_TLS_CERT: 'tls/cert.pem',
+    MAILROOM_TLS_KEY: '/etc/tls/key.pem',
+    MAILROOM_ADMIN_TOKEN: 'an-admin-token-of-32-characters!',
+    MAILROOM_LOG_LEVEL: 'DEBUG',
+    MAILROOM_PASSWORD_MIN_LENGTH: '12',
+    MAILROOM_API_BODY_LIMIT: '2048',
+  });
+  t.same(config, {
+    host: '0.0.0.0',
+    httpPort: 9080,
+    imapPort: 143,
+    imapsPort: 993,
+    pop3Port: 110,
+    pop3sPort: 995,
+    lmtpPort: 24,
+    dataDir: '/var/lib/mailroom',
+    databaseUrl: 'postgres://mail:secret@db.internal:5432/mailroom',
+    databasePoolSize: 25,
+    tlsCertPath: resolve('tls/cert.pem'),
+    tlsKeyPath: '/etc/tls/key.pem',
+    adminToken: 'an-admin-token-of-32-characters!',
+    logLevel: 'debug',
+    passwordMinLength: 12,
+    apiBodyLimit: 2048,
+  });
+});
+
+t.test('other accepted spellings', async (t) => {
+  t.equal(loadConfig({ DATABASE_URL: 'postgresql://localhost/mail' }).databaseUrl, 'postgresql://localhost/mail');
+  t.equal(loadConfig({ MAILROOM_HOST: '::' }).host, '::');
+  t.equal(loadConfig({ MAILROOM_HOST: '::1' }).host, '::1');
+  t.equal(loadConfig({ MAILROOM_HOST: 'localhost' }).host, 'localhost');
+  t.equal(loadConfig({ MAILROOM_HOST: 'mail-1.internal.example' }).host, 'mail-1.internal.example');
+  t.equal(loadConfig({ MAILROOM_HTTP_PORT: '0' }).httpPort, 0, '0 lets the system pick a port');
+  t.equal(loadConfig({ MAILROOM_HTTP_PORT: '65535' }).httpPort, 65535);
+  t.equal(loadConfig({ MAILROOM_DATA_DIR: 'relative/dir' }).dataDir, resolve('relative/dir'));
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
+    t.equal(loadConfig({ MAILROOM_LOG_LEVEL: level }).logLevel, level);
+  }
+  t.equal(loadConfig({ MAILROOM_ADMIN_TOKEN: 'x'.repeat(16) }).adminToken, 'x'.repeat(16), '16 characters is enough');
+});
+
+t.test('`off` disables a listener, in any case', async (t) => {
+  const config = loadConfig({
+    MAILROOM_HTTP_PORT: 'off',
+    MAILROOM_IMAP_PORT: 'OFF',
+    MAILROOM_IMAPS_PORT: 'Off',
+    MAILROOM_POP3_PORT: ' off ',
+    MAILROOM_POP3S_PORT: 'off',
+    MAILROOM_LMTP_PORT: 'off',
+  });
+  t.same(
+    [config.httpPort, config.imapPort, config.imapsPort, config.pop3Port, config.pop3sPort, config.lmtpPort],
+    [null, null, null, null, null, null],
+  );
+});
+
+const WRONG: [variable: string, env: Record<string, string>][] = [
+  ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: 'abc' }],
+  ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '70000' }],
+  ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '-1' }],
+  ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '80.5' }],
+  ['MAILROOM_IMAP_PORT', { MAILROOM_IMAP_PORT: 'imap' }],
+  ['MAILROOM_IMAPS_PORT', { MAILROOM_IMAPS_PORT: '99999' }],
+  ['MAILROOM_POP3_PORT', { MAILROOM_POP3_PORT: 'no' }],
+  ['MAILROOM_POP3S_PORT', { MAILROOM_POP3S_PORT: '1e3' }],
+  ['MAILROOM_LMTP_PORT', { MAILROOM_LMTP_PORT: '65536' }],
+  ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
+  ['DATABASE_URL', { DATABASE_URL: 'not a url' }],
+  ['DATABASE_URL', { DATABASE_URL: 'localhost:5432/mail' }],
+  ['MAILROOM_LOG_LEVEL', { MAILROOM_LOG_LEVEL: 'loud' }],
+  ['MAILROOM_ADMIN_TOKEN', { MAILROOM_ADMIN_TOKEN: 'short-token' }],
+  ['MAILROOM_ADMIN_TOKEN', { MAILROOM_ADMIN_TOKEN: 'x'.repeat(15) }],
+  ['MAILROOM_TLS_KEY', { MAILROOM_TLS_CERT: '/etc/tls/cert.pem' }],
+  ['MAILROOM_TLS_CERT', { MAILROOM_TLS_KEY: '/etc/tls/key.pem' }],
+  ['MAILROOM_HOST', { MAILROOM_HOST: 'bad host' }],
+  ['MAILROOM_HOST', { MAILROOM_HOST: '-leading-hyphen.example' }],
+  ['MAILROOM_HOST', { MAILROOM_HOST: 'http://0.0.0.0' }],
+  ['MAILROOM_HOST', { MAILROOM_HOST: '127.0.0.1:8080' }],
+  ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: '0' }],
+  ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: 'many' }],
+  ['MAILROOM_PASSWORD_MIN_LENGTH', { MAILROOM_PASSWORD_MIN_LENGTH: '0' }],
+  ['MAILROOM_PASSWORD_MIN_LENGTH', { MAILROOM_PASSWORD_MIN_LENGTH: '1025' }],
+  ['MAILROOM_API_BODY_LIMIT', { MAILROOM_API_BODY_LIMIT: '1mb' }],
+  ['MAILROOM_API_BODY_LIMIT', { MAILROOM_API_BODY_LIMIT: '1023' }],
+  // A value pasted with a line break must still give one line to print.
+  ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '80\n80' }],
+  ['MAILROOM_LOG_LEVEL', { MAILROOM_LOG_LEVEL: 'info\r\nwarn' }],
+];
+
+t.test('each wrong value is a ConfigError: one line, starting with the variable', async (t) => {
+  for (const [variable, env] of WRONG) {
+    const label = JSON.stringify(env);
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (caught) {
+      error = caught;
+    }
+    if (!t.type(error, ConfigError, `${label} is refused`)) continue;
+    const message = (error as ConfigError).message;
+    t.ok(message.startsWith(`${variable}: `), `${label}: '${message}' starts with ${variable}`);
+    t.notMatch(message, /[\r\n]/, `${label}: the message is one line`);
+    t.ok(message.length > variable.length + 10, `${label}: the message says what is wrong`);
+  }
+});
+
+t.test('a wrong DATABASE_URL is not echoed back, as it may hold a password', async (t) => {
+  for (const url of ['mysql://mail:hunter2secret@db/mail', 'mail:hunter2secret@db']) {
+    t.throws(() => loadConfig({ DATABASE_URL: url }), ConfigError);
+    try {
+      loadConfig({ DATABASE_URL: url });
+    } catch (error) {
+      t.notMatch((error as Error).message, /hunter2secret/);
+    }
+  }
+});
+
+t.test('a too short admin token is not echoed back', async (t) => {
+  try {
+    loadConfig({ MAILROOM_ADMIN_TOKEN: 'tinysecret' });
+    t.fail('accepted');
+  } catch (error) {
+    t.notMatch((error as Error).message, /tinysecret/);
+  }
+});
+
+t.test('`mailroom migrate` with a wrong value exits 2 with one clear line', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mailroom-config-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [BIN, 'migrate'], {
+    env: { PATH: process.env.PATH, ...NO_CHILD_COVERAGE, MAILROOM_DATA_DIR: dataDir, MAILROOM_HTTP_PORT: 'abc' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  t.equal(code, 2);
+  t.equal(stdout, '');
+  const lines = stderr.split('\n').filter((line) => line !== '');
+  t.equal(lines.length, 1, `one line on stderr, got:\n${stderr}`);
+  t.match(lines[0], /MAILROOM_HTTP_PORT/);
+  t.match(lines[0], /'abc'/);
+  t.notMatch(stderr, /\bat \S+:\d+/, 'no stack trace');
+});
