@@ -47,6 +47,11 @@ export async function buildApp({ services, logLevel, bodyLimit }: AppOptions): P
     reply.header('x-request-id', request.id);
   });
   app.addSchema(Problem);
+  // Installed before any plugin is registered, so every route (docs included) sees their decorations.
+  installErrorHandling(app);
+  installAuth(app, services);
+  installIdempotency(app, services);
+  installMetrics(app);
 
   await app.register(swagger, {
     openapi: {
@@ -64,11 +69,6 @@ export async function buildApp({ services, logLevel, bodyLimit }: AppOptions): P
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-
-  installErrorHandling(app);
-  installAuth(app, services);
-  installIdempotency(app, services);
-  installMetrics(app);
 
   for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, apiKeyRoutes, auditEventRoutes]) {
     await app.register(routes, { services });

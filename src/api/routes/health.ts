@@ -2,14 +2,14 @@ import { Type } from '@sinclair/typebox';
 import type { Services } from '../../core/services.js';
 import type { Api } from '../app.js';
 import { sendProblem } from '../problem.js';
-import { ProblemRef } from '../schemas/common.js';
+import { problemResponse } from '../schemas/common.js';
 
 const Health = Type.Object({ status: Type.Literal('ok') });
 
 export async function healthRoutes(app: Api, { services }: { services: Services }) {
   app.get(
     '/healthz',
-    { schema: { tags: ['health'], summary: 'The process is alive', response: { 200: Health } } },
+    { schema: { tags: ['health'], summary: 'The process is alive', security: [], response: { 200: Health } } },
     async () => ({ status: 'ok' as const }),
   );
 
@@ -19,7 +19,8 @@ export async function healthRoutes(app: Api, { services }: { services: Services 
       schema: {
         tags: ['health'],
         summary: 'The process can serve: the database answers',
-        response: { 200: Health, 503: ProblemRef },
+        security: [],
+        response: { 200: Health, 503: problemResponse('The database does not answer') },
       },
     },
     async (request, reply) => {

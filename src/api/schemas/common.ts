@@ -23,10 +23,15 @@ export const Problem = Type.Object(
 
 export const ProblemRef = Type.Ref('Problem');
 
+export const problemResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemRef } },
+});
+
 /** Error responses every authenticated route can give. */
 export const errorResponses = {
-  '4xx': ProblemRef,
-  '5xx': ProblemRef,
+  '4xx': problemResponse('The request was refused; `code` says why'),
+  '5xx': problemResponse('A fault on the server side'),
 };
 
 export const Timestamp = Type.String({ format: 'date-time' });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { and, asc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
 import { apiKeys } from '../../db/schema/index.js';
 import type { Actor } from '../actor.js';
@@ -26,6 +26,9 @@ export interface Principal extends Actor {
 }
 
 export const BOOTSTRAP_ADMIN_ID = 'bootstrap-admin';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** last_used_at is refreshed at most this often, so reads do not all turn into writes. */
+const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** Tokens carry 256 random bits, so one SHA-256 is a safe way to store and look them up. */
 function digest(token: string): string {
@@ -72,6 +75,9 @@ export function createApiKeyService(db: Database, audit: AuditService, bootstrap
     /** Active keys, oldest first. */
     async list(page: PageRequest): Promise<Page<ApiKeyView>> {
       const after = page.cursor === undefined ? undefined : decodeCursor<string>(page.cursor, 'string');
+      if (after !== undefined && !UUID.test(after)) {
+        throw new InvalidError('invalid_cursor', 'The cursor is not one this API handed out', { field: 'cursor' });
+      }
       const rows = await db
         .select()
         .from(apiKeys)
@@ -84,7 +90,7 @@ export function createApiKeyService(db: Database, audit: AuditService, bootstrap
     /** Effective at once: authenticate() reads the key on every request. */
     async revoke(id: string, actor: Actor): Promise<void> {
       const missing = new NotFoundError('api_key_not_found', `There is no active API key ${id}`);
-      if (!/^[0-9a-f-]{36}$/i.test(id)) throw missing;
+      if (!UUID.test(id)) throw missing;
       await db.transaction(async (tx) => {
         const [row] = await tx
           .update(apiKeys)
@@ -108,19 +114,10 @@ export function createApiKeyService(db: Database, audit: AuditService, bootstrap
       if (bootstrapDigest !== null && timingSafeEqual(Buffer.from(hashed, 'hex'), bootstrapDigest)) {
         return { id: BOOTSTRAP_ADMIN_ID, name: 'MAILROOM_ADMIN_TOKEN', role: 'admin', domains: null };
       }
-      // Touching last_used_at at most once a minute keeps reads from turning into writes.
-      const [row] = await db
-        .update(apiKeys)
-        .set({ lastUsedAt: sql`now()` })
-        .where(
-          and(
-            eq(apiKeys.tokenHash, hashed),
-            isNull(apiKeys.revokedAt),
-            or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, sql`now() - interval '1 minute'`)),
-          ),
-        )
-        .returning();
-      const key = row ?? (await db.select().from(apiKeys).where(and(eq(apiKeys.tokenHash, hashed), isNull(apiKeys.revokedAt))))[0];
+      const [key] = await db.select().from(apiKeys).where(and(eq(apiKeys.tokenHash, hashed), isNull(apiKeys.revokedAt)));
+      if (key && (key.lastUsedAt === null || Date.now() - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS)) {
+        await db.update(apiKeys).set({ lastUsedAt: sql`now()` }).where(eq(apiKeys.id, key.id));
+      }
       return key ? { id: key.id, name: key.name, role: key.role, domains: key.domains } : null;
     },
   };
