@@ -36,16 +36,20 @@ export interface Address {
   domain: string;
 }
 
-/** Parses a mailbox address case-insensitively; the domain may be given in Unicode. */
+/**
+ * Parses a mailbox address case-insensitively; the domain may be given in Unicode, and white
+ * space around the whole address (a pasted value) is ignored.
+ */
 export function normalizeAddress(input: string): Address {
-  const at = input.lastIndexOf('@');
-  const localPart = input.slice(0, at).toLowerCase();
+  const trimmed = input.trim();
+  const at = trimmed.lastIndexOf('@');
+  const localPart = trimmed.slice(0, at).toLowerCase();
   if (at < 1 || localPart.length > 64 || !DOT_ATOM.test(localPart)) {
     throw new InvalidError('invalid_address', `'${input}' is not a valid mailbox address`, { field: 'address' });
   }
   let domain: string;
   try {
-    domain = normalizeDomain(input.slice(at + 1));
+    domain = normalizeDomain(trimmed.slice(at + 1));
   } catch {
     throw new InvalidError('invalid_address', `'${input}' is not a valid mailbox address`, { field: 'address' });
   }
