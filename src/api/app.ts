@@ -10,12 +10,14 @@ import { installAuth } from './plugins/auth.js';
 import { installErrorHandling } from './plugins/errors.js';
 import { installIdempotency } from './plugins/idempotency.js';
 import { installMetrics } from './plugins/metrics.js';
+import { sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditEventRoutes } from './routes/audit-events.js';
 import { domainRoutes } from './routes/domains.js';
 import { healthRoutes } from './routes/health.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
 import { Problem } from './schemas/common.js';
+import { compileValidator } from './validation.js';
 
 export type Api = FastifyInstance<RawServerDefault, RawRequest, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -40,8 +42,13 @@ export async function buildApp({ services, logLevel, bodyLimit }: AppOptions): P
     },
     genReqId: requestId,
     bodyLimit,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    // Long enough for a 320-character address percent-encoded three times over.
+    routerOptions: { maxParamLength: 1024 },
+    frameworkErrors: (error, request, reply) =>
+      sendProblem(request, reply, { status: 400, code: 'bad_url', detail: error.message }),
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(compileValidator);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -28,7 +28,8 @@ export function installAuth(app: FastifyInstance, services: Services): void {
   app.addHook('onRequest', async (request, reply) => {
     const roles = request.routeOptions.config.roles;
     if (!roles) return;
-    const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(request.headers.authorization ?? '');
+    // The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` is as good as `Bearer`.
+    const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(request.headers.authorization ?? '');
     const principal = match ? await services.apiKeys.authenticate(match[1]!) : null;
     if (!principal) {
       reply.header('www-authenticate', 'Bearer realm="mailroom"');

@@ -28,6 +28,11 @@ function validationProblem(error: FastifyError): ProblemInput {
       const field = (issue.params as { additionalProperty: string }).additionalProperty;
       return { path: `${path}.${field}`, message: 'is not a known field' };
     }
+    if (issue.keyword === 'required') {
+      // Name the missing field itself, not the object that lacks it.
+      const field = (issue.params as { missingProperty: string }).missingProperty;
+      return { path: `${path}.${field}`, message: 'is required' };
+    }
     return { path, message: issue.message ?? 'is invalid' };
   });
   const unknownField = error.validation?.some((issue) => issue.keyword === 'additionalProperties');
@@ -55,6 +60,10 @@ function problemFor(error: FastifyError): ProblemInput | null {
 
 /** Maps every error to problem+json in one place; 5xx details stay in the log, not the response. */
 export function installErrorHandling(app: FastifyInstance): void {
+  // Bodies are JSON only. Fastify's built-in text/plain parser would hand the route a string, so
+  // a text body got a puzzling 400 "body must be object" instead of 415 unsupported_media_type.
+  app.removeContentTypeParser('text/plain');
+
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = problemFor(error);
     if (problem) return sendProblem(request, reply, problem);

@@ -27,7 +27,9 @@ export async function mailboxRoutes(app: Api, { services }: { services: Services
     },
     async (request, reply) => {
       const { value, revision } = await services.mailboxes.create(request.body, actorOf(request));
-      setEtag(reply, revision).header('location', `/v1/mailboxes/${value.address}`).code(201);
+      // A local part may hold / ? # and %, which a path must escape; @ may stay as it is.
+      const path = encodeURIComponent(value.address).replace('%40', '@');
+      setEtag(reply, revision).header('location', `/v1/mailboxes/${path}`).code(201);
       return value;
     },
   );

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, inArray, lt, lte, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { auditEvents } from '../../db/schema/index.js';
 import type { Actor } from '../actor.js';
@@ -92,7 +92,11 @@ export function createAuditService(db: Database) {
         filter.actor === undefined ? undefined : eq(auditEvents.actorId, filter.actor),
         filter.action === undefined ? undefined : eq(auditEvents.action, filter.action),
         filter.from === undefined ? undefined : gte(auditEvents.at, filter.from),
-        filter.to === undefined ? undefined : lte(auditEvents.at, filter.to),
+        // Stored to the microsecond, listed to the millisecond: `to` takes in the whole millisecond
+        // it names, so an event's own listed time finds it.
+        filter.to === undefined
+          ? undefined
+          : sql`${auditEvents.at} < ${filter.to.toISOString()}::timestamptz + interval '1 millisecond'`,
         page.cursor === undefined ? undefined : lt(auditEvents.id, decodeCursor<number>(page.cursor, 'number')),
         actor.domains === null ? undefined : inArray(auditEvents.domain, [...actor.domains]),
       ];

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, like, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, like, type SQL, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { accounts, domains } from '../../db/schema/index.js';
 import { type Actor, mayAccessDomain } from '../actor.js';
@@ -177,14 +177,14 @@ export function createDomainService(db: Database, audit: AuditService) {
         filter.q === undefined ? undefined : like(domains.name, likePrefix(filter.q.toLowerCase())),
         filter.status === undefined ? undefined : eq(domains.status, filter.status),
         page.cursor === undefined ? undefined : gt(domains.name, decodeCursor<string>(page.cursor, 'string')),
-        actor.domains === null ? undefined : sql`${domains.name} = any(${[...actor.domains]})`,
+        actor.domains === null ? undefined : inArray(domains.name, [...actor.domains]),
       ];
       const rows = await db
         .select({
           domain: domains,
-          mailboxCount: sql<number>`(select count(*) from ${accounts} where ${accounts.domainId} = ${domains.id})`.mapWith(
-            Number,
-          ),
+          // $count qualifies its columns; a hand-written subquery in a one-table select gets bare
+          // names, and a bare "id" there means accounts.id.
+          mailboxCount: db.$count(accounts, eq(accounts.domainId, domains.id)),
         })
         .from(domains)
         .where(and(...conditions))

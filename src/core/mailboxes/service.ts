@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, like, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, like, type SQL, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { accounts, domains } from '../../db/schema/index.js';
 import { type Actor, mayAccessDomain } from '../actor.js';
@@ -207,7 +207,10 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
         page.cursor === undefined ? undefined : gt(accounts.address, decodeCursor<string>(page.cursor, 'string')),
         actor.domains === null
           ? undefined
-          : sql`${accounts.domainId} in (select ${domains.id} from ${domains} where ${domains.name} = any(${[...actor.domains]}))`,
+          : inArray(
+              accounts.domainId,
+              db.select({ id: domains.id }).from(domains).where(inArray(domains.name, [...actor.domains])),
+            ),
       ];
       const rows = await db
         .select()
