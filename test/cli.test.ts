@@ -195,6 +195,11 @@ t.test('domains, mailboxes and API keys from create to delete', async (t) => {
     const weak = refused(t, await run(['mailboxes', 'create', 'bob@example.com', '--password-stdin', '--json'], `${WEAK_PASSWORD}\n`), 'password_too_weak');
     t.equal(weak.field, 'password', 'the problem carries the core’s details');
 
+    refused(
+      t,
+      await run(['mailboxes', 'create', 'eve@example.com', '--password-stdin', '--display-name', 'Eve\u0007', '--json'], `${PASSWORD}\n`),
+      'invalid_display_name',
+    );
     const bob = ok(t, await run(['mailboxes', 'create', 'bob@example.com', '--password-hash', importedHash, '--json']), 'create with a hash');
     t.match(bob, { address: 'bob@example.com', protocols: { imap: true, pop3: true }, quota: { storageBytes: 20 * MiB, messages: 1000 } });
 

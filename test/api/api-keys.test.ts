@@ -17,6 +17,7 @@ t.test('POST /v1/api-keys answers the key with its token once, and the token wor
   const created = await createKey({ name: 'provisioning script', role: 'provisioner' });
   t.equal(created.statusCode, 201);
   t.match(created.headers['content-type'], /^application\/json/);
+  t.notOk(created.headers.location, 'no Location: a key is read only through the list');
   const key = created.json();
   t.match(key, {
     id: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
@@ -151,6 +152,7 @@ t.test('the body is validated', async (t) => {
   t.same(unknown.errors, [{ path: 'body.token', message: 'is not a known field' }]);
   assertProblem(t, await createKey({ name: '   ', role: 'admin' }), 422, 'invalid_name');
   assertProblem(t, await createKey({ name: 'x', role: 'admin', domains: ['not a domain'] }), 422, 'invalid_domain');
+  assertProblem(t, await createKey({ name: 'x', role: 'support', domains: [] }), 422, 'invalid_domains');
   // Nothing above made a key.
   const list = await app.inject({ method: 'GET', url: '/v1/api-keys?limit=500', headers: admin });
   t.notOk(list.json().items.some((item: { name: string }) => item.name === 'x' || item.name.trim() === ''));

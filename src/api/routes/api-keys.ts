@@ -32,8 +32,7 @@ export async function apiKeyRoutes(app: Api, { services }: { services: Services 
       const actor = actorOf(request);
       requireUnconfined(actor);
       const created = await services.apiKeys.create(request.body, actor);
-      reply.code(201).header('location', `/v1/api-keys/${created.id}`);
-      return created;
+      return reply.code(201).send(created);
     },
   );
 

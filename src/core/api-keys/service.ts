@@ -56,6 +56,12 @@ export function createApiKeyService(db: Database, audit: AuditService, bootstrap
     async create(input: { name: string; role: Role; domains?: string[] | null }, actor: Actor) {
       const name = input.name.trim();
       if (name.length === 0) throw new InvalidError('invalid_name', 'The key needs a name', { field: 'name' });
+      if (input.domains?.length === 0) {
+        // Refused rather than taken to mean "all": a key confined to nothing is a mistake.
+        throw new InvalidError('invalid_domains', 'List the domains the key is confined to, or leave domains out for all', {
+          field: 'domains',
+        });
+      }
       const domains = input.domains ? [...new Set(input.domains.map(normalizeDomain))].sort() : null;
       const token = `mr_${randomBytes(32).toString('base64url')}`;
       const id = randomUUID();

@@ -106,6 +106,15 @@ function columns(settings: MailboxSettings) {
   };
 }
 
+/** Every door gets the same answer, whatever its own checks. */
+function checkDisplayName(name: string | null | undefined): void {
+  if (typeof name === 'string' && (name.length > 256 || /[\u0000-\u001f\u007f]/.test(name))) {
+    throw new InvalidError('invalid_display_name', 'A display name has at most 256 characters and no control characters', {
+      field: 'displayName',
+    });
+  }
+}
+
 function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, domain: string): void {
   if (!withinCeiling(quota, ceiling)) {
     throw new InvalidError('quota_above_domain_limit', `The quota exceeds the largest quota ${domain} allows per mailbox`, {
@@ -145,6 +154,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
   return {
     async create(input: MailboxChange & PasswordInput & { address: string }, actor: Actor) {
       const { address, localPart, domain: domainName } = normalizeAddress(input.address);
+      checkDisplayName(input.displayName);
       // Checked before the slow hashing, so a typo in the domain answers at once.
       await findDomain(db, actor, domainName);
       const passwordHash = await storedHash(input, policy, localPart);
@@ -222,6 +232,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
     },
 
     async update(address: string, change: MailboxChange, actor: Actor, expectedRevision?: readonly string[]) {
+      checkDisplayName(change.displayName);
       return db.transaction(async (tx): Promise<Revisioned<MailboxView>> => {
         const row = await findAccount(tx, actor, address, true);
         checkRevision(row, expectedRevision);
