@@ -21,6 +21,7 @@ const TITLES: Record<number, string> = {
   428: 'Precondition Required',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 };
 
 /** Sends an RFC 9457 problem document; the one way every API error leaves the server. */

@@ -7,7 +7,8 @@ export type ErrorKind =
   | 'not_found'
   | 'conflict'
   | 'forbidden'
-  | 'precondition_failed';
+  | 'precondition_failed'
+  | 'quota_exceeded';
 
 export class DomainError extends Error {
   constructor(
@@ -50,5 +51,12 @@ export class ForbiddenError extends DomainError {
 export class PreconditionFailedError extends DomainError {
   constructor(message: string) {
     super('precondition_failed', 'revision_mismatch', message);
+  }
+}
+
+/** Storing this would take the mailbox past its quota; the mail already there is kept. */
+export class QuotaExceededError extends DomainError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super('quota_exceeded', 'quota_exceeded', message, details);
   }
 }

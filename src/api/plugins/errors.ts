@@ -8,6 +8,7 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   conflict: 409,
   forbidden: 403,
   precondition_failed: 412,
+  quota_exceeded: 507,
 };
 
 const FASTIFY_ERRORS: Record<string, { code: string; detail: string }> = {
