@@ -25,6 +25,8 @@ export interface Config {
   passwordMinLength: number;
   /** Largest JSON request body the API reads, in bytes. */
   apiBodyLimit: number;
+  /** Largest message accepted by any way in (LMTP, API, APPEND, import), in bytes. */
+  maxMessageSize: number;
 }
 
 /** A wrong environment value; its message is the one line the process prints before it stops. */
@@ -131,5 +133,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel(env, 'MAILROOM_LOG_LEVEL'),
     passwordMinLength: integer(env, 'MAILROOM_PASSWORD_MIN_LENGTH', 10, 1, 1024),
     apiBodyLimit: integer(env, 'MAILROOM_API_BODY_LIMIT', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxMessageSize: integer(env, 'MAILROOM_MAX_MESSAGE_SIZE', 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
 }

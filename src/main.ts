@@ -37,6 +37,7 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
   return createServices(db.db, {
     passwordPolicy: { minLength: config.passwordMinLength },
     bootstrapToken: config.adminToken,
+    maxMessageSize: config.maxMessageSize,
   });
 }
 

@@ -2,26 +2,35 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createAuditService } from './audit/service.js';
+import { createLoginService } from './auth/login.js';
 import type { PasswordPolicy } from './auth/passwords.js';
 import { createDomainService } from './domains/service.js';
 import { createIdempotencyService } from './idempotency/service.js';
 import { createMailboxService } from './mailboxes/service.js';
+import { createMailStore } from './mailstore/service.js';
+import { createSessionService } from './sessions/service.js';
 
 export interface ServiceOptions {
   passwordPolicy: PasswordPolicy;
   /** MAILROOM_ADMIN_TOKEN: accepted as an admin API key. */
   bootstrapToken: string | null;
+  /** Largest message accepted, in bytes. */
+  maxMessageSize: number;
 }
 
 /** The composition of every core service; built once in main.ts (and by the CLI and tests). */
 export function createServices(db: Database, options: ServiceOptions) {
   const audit = createAuditService(db);
+  const mailboxes = createMailboxService(db, audit, options.passwordPolicy);
   return {
     audit,
     domains: createDomainService(db, audit),
-    mailboxes: createMailboxService(db, audit, options.passwordPolicy),
+    mailboxes,
+    sessions: createSessionService(db, audit, mailboxes),
     apiKeys: createApiKeyService(db, audit, options.bootstrapToken),
+    login: createLoginService(db),
     idempotency: createIdempotencyService(db),
+    mail: createMailStore(db, { maxMessageSize: options.maxMessageSize }),
     health: {
       /** Throws when the database does not answer. */
       async check(): Promise<void> {

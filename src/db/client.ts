@@ -21,13 +21,26 @@ export interface DatabaseHandle {
   mode: 'postgres' | 'embedded';
   /** Applies the committed migrations that have not run yet. */
   migrate(): Promise<void>;
-  /** Idempotent. */
+  /**
+   * Hands each notification on channel to onPayload until the returned function is called.
+   * Postgres: one dedicated session that reconnects by itself when lost; onReconnect runs once it
+   * listens again, because notifications sent while it was away are gone. Embedded: never
+   * reconnects. Neither callback may throw.
+   */
+  listen(channel: string, onPayload: (payload: string) => void, onReconnect: () => void): Promise<Unlisten>;
+  /** Idempotent; ends every listener too. */
   close(): Promise<void>;
 }
+
+/** Idempotent; harmless after the handle is closed. */
+export type Unlisten = () => Promise<void>;
 
 const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 /** Several processes starting at once on one database take turns applying migrations. */
 const MIGRATION_LOCK_ID = 0x6d61696c;
+/** A lost listener session retries at this delay, doubling up to the cap. */
+const RECONNECT_DELAY_MIN_MS = 100;
+const RECONNECT_DELAY_MAX_MS = 5_000;
 
 export interface ConnectOptions {
   /** Set: a real Postgres server. Unset: embedded PGlite. */
@@ -41,9 +54,37 @@ export async function connect(options: ConnectOptions): Promise<DatabaseHandle> 
   const handle = options.databaseUrl
     ? connectPostgres(options.databaseUrl, options.poolSize)
     : await connectEmbedded(options.dataDir);
-  // Closing twice (a shutdown racing a test teardown) is harmless.
-  let closing: Promise<void> | undefined;
-  return { ...handle, close: () => (closing ??= handle.close()) };
+  const listeners = new Set<Unlisten>();
+  let closed = false;
+  const closedError = () => new Error('the database handle is closed');
+  return {
+    ...handle,
+    async listen(channel, onPayload, onReconnect) {
+      if (closed) throw closedError();
+      const unlisten = once(await handle.listen(channel, onPayload, onReconnect));
+      // The handle closed while this listener was starting: it must not outlive the handle.
+      if (closed) {
+        await unlisten().catch(() => {}); // PGlite refuses UNLISTEN once closing; nothing to undo then.
+        throw closedError();
+      }
+      listeners.add(unlisten);
+      return async () => {
+        listeners.delete(unlisten);
+        await unlisten();
+      };
+    },
+    // Closing twice (a shutdown racing a test teardown) is harmless.
+    close: once(async () => {
+      closed = true;
+      await Promise.allSettled([...listeners].map((unlisten) => unlisten()));
+      await handle.close();
+    }),
+  };
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
 }
 
 function connectPostgres(url: string, poolSize: number): DatabaseHandle {
@@ -66,7 +107,74 @@ function connectPostgres(url: string, poolSize: number): DatabaseHandle {
         client.release();
       }
     },
+    listen: (channel, onPayload, onReconnect) => listenPostgres(url, channel, onPayload, onReconnect),
     close: () => pool.end(),
+  };
+}
+
+/**
+ * LISTEN belongs to one session for as long as it lasts, so it gets a client of its own rather
+ * than a pooled one. When that session is lost (server restart, terminated backend, network),
+ * it reconnects with a growing delay until it listens again or is stopped.
+ */
+async function listenPostgres(
+  url: string,
+  channel: string,
+  onPayload: (payload: string) => void,
+  onReconnect: () => void,
+): Promise<Unlisten> {
+  let stopped = false;
+  let delay = RECONNECT_DELAY_MIN_MS;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let reconnecting: Promise<void> | undefined;
+
+  async function openSession(): Promise<pg.Client> {
+    // keepAlive and the timeout: a silently dead network must not leave the feed mute forever.
+    const client = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    // An error on an open session is followed by 'end' once the socket is closed.
+    client.on('error', () => void client.end().catch(() => {}));
+    client.on('notification', (message) => {
+      if (message.channel === channel && message.payload !== undefined) onPayload(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${client.escapeIdentifier(channel)}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    client.once('end', () => {
+      if (!stopped) reconnectLater();
+    });
+    return client;
+  }
+
+  function reconnectLater(): void {
+    retryTimer = setTimeout(() => (reconnecting = reconnect()), delay);
+    delay = Math.min(delay * 2, RECONNECT_DELAY_MAX_MS);
+  }
+
+  async function reconnect(): Promise<void> {
+    try {
+      session = await openSession();
+    } catch {
+      if (!stopped) reconnectLater();
+      return;
+    }
+    if (stopped) {
+      await session.end();
+      return;
+    }
+    delay = RECONNECT_DELAY_MIN_MS;
+    onReconnect();
+  }
+
+  let session = await openSession();
+  return async () => {
+    stopped = true;
+    clearTimeout(retryTimer);
+    await reconnecting;
+    await session.end().catch(() => {});
   };
 }
 
@@ -80,6 +188,11 @@ async function connectEmbedded(dataDir: string): Promise<DatabaseHandle> {
     mode: 'embedded',
     // PGlite is one connection inside this process: no other migrator can run beside it.
     migrate: () => migratePglite(db, { migrationsFolder }),
+    // Notifications are delivered after the notifying transaction commits, as on a server.
+    async listen(channel, onPayload) {
+      const unlisten = await client.listen(channel, onPayload);
+      return () => unlisten();
+    },
     close: () => client.close(),
   };
 }

@@ -20,12 +20,13 @@ export interface TestApi {
 /** The real API on a fresh database, driven with app.inject(); closed when the test ends. */
 export async function buildTestApi(
   t: { teardown(fn: () => unknown): void },
-  options: { bodyLimit?: number; passwordMinLength?: number } = {},
+  options: { bodyLimit?: number; passwordMinLength?: number; maxMessageSize?: number } = {},
 ): Promise<TestApi> {
   const database = await freshDatabase(t);
   const services = createServices(database.db, {
     passwordPolicy: { minLength: options.passwordMinLength ?? 10 },
     bootstrapToken: ADMIN_TOKEN,
+    maxMessageSize: options.maxMessageSize ?? 1024 * 1024,
   });
   const app = await buildApp({ services, logLevel: 'silent', bodyLimit: options.bodyLimit ?? 1024 * 1024 });
   t.teardown(() => app.close());

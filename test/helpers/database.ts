@@ -12,7 +12,11 @@ interface Teardown {
  * DATABASE_URL (dropped afterwards), or an in-memory PGlite when DATABASE_URL is unset.
  */
 export async function freshDatabase(t: Teardown): Promise<DatabaseHandle> {
-  const url = await freshDatabaseUrl(t);
+  return openTestDatabase(t, await freshDatabaseUrl(t));
+}
+
+/** The database at url (null: a new in-memory PGlite), migrated, closed when the test ends. */
+export async function openTestDatabase(t: Teardown, url: string | null): Promise<DatabaseHandle> {
   const handle = await connect({ databaseUrl: url, dataDir: 'memory://', poolSize: 10 });
   await handle.migrate();
   // Registered after the database's own teardown, so it runs first (tap runs teardowns in reverse).

@@ -1,6 +1,10 @@
 import { Type } from '@sinclair/typebox';
 import { DomainName, Nullable, PageQuery, Pop3DeleteMode, Protocols, Quota, Status, Timestamp } from './common.js';
 
+const SuspendedDelivery = Type.Union([Type.Literal('receive'), Type.Literal('reject')], {
+  description: 'Whether suspended mailboxes of the domain still receive mail (receive) or refuse it (reject)',
+});
+
 const DomainDefaults = Type.Object(
   { quota: Quota, protocols: Protocols, pop3DeleteMode: Pop3DeleteMode },
   { additionalProperties: false, description: 'What a new mailbox gets when its request leaves a field out' },
@@ -22,6 +26,7 @@ export const Domain = Type.Object(
     name: Type.String({ description: 'ASCII (punycode), lowercase' }),
     unicodeName: Type.String(),
     status: Status,
+    suspendedDelivery: SuspendedDelivery,
     defaults: DomainDefaults,
     limits: DomainLimits,
     mailboxCount: Type.Integer(),
@@ -34,6 +39,7 @@ export const Domain = Type.Object(
 /** Any subset of the writable fields, in the resource's own shape. */
 const writable = {
   status: Type.Optional(Status),
+  suspendedDelivery: Type.Optional(SuspendedDelivery),
   defaults: Type.Optional(
     Type.Object(
       {

@@ -10,8 +10,12 @@ import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination
 import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
 import { likePrefix } from '../search.js';
 
+export type SuspendedDelivery = 'receive' | 'reject';
+
 export interface DomainSettings {
   status: Status;
+  /** Whether the domain's suspended mailboxes still receive mail. */
+  suspendedDelivery: SuspendedDelivery;
   defaults: { quota: QuotaLimits; protocols: Protocols; pop3DeleteMode: Pop3DeleteMode };
   limits: { maxMailboxes: number | null; maxQuota: QuotaLimits };
 }
@@ -26,6 +30,7 @@ export interface DomainView extends DomainSettings {
 
 export interface DomainChange {
   status?: Status;
+  suspendedDelivery?: SuspendedDelivery;
   defaults?: { quota?: Partial<QuotaLimits>; protocols?: Partial<Protocols>; pop3DeleteMode?: Pop3DeleteMode };
   limits?: { maxMailboxes?: number | null; maxQuota?: Partial<QuotaLimits> };
 }
@@ -39,6 +44,7 @@ export type DomainRow = typeof domains.$inferSelect;
 
 const DEFAULT_SETTINGS: DomainSettings = {
   status: 'active',
+  suspendedDelivery: 'receive',
   defaults: {
     quota: { storageBytes: null, messages: null },
     protocols: { imap: true, pop3: true },
@@ -50,6 +56,7 @@ const DEFAULT_SETTINGS: DomainSettings = {
 export function settingsOf(row: DomainRow): DomainSettings {
   return {
     status: row.status,
+    suspendedDelivery: row.suspendedDelivery,
     defaults: {
       quota: { storageBytes: row.defaultQuotaBytes, messages: row.defaultQuotaMessages },
       protocols: { imap: row.defaultImap, pop3: row.defaultPop3 },
@@ -76,6 +83,7 @@ function view(row: DomainRow, mailboxCount: number): DomainView {
 function merge(current: DomainSettings, change: DomainChange): DomainSettings {
   return {
     status: change.status ?? current.status,
+    suspendedDelivery: change.suspendedDelivery ?? current.suspendedDelivery,
     defaults: {
       quota: { ...current.defaults.quota, ...change.defaults?.quota },
       protocols: { ...current.defaults.protocols, ...change.defaults?.protocols },
@@ -108,6 +116,7 @@ function checkDefaults(settings: DomainSettings): void {
 
 function columns(settings: DomainSettings) {
   return {
+    suspendedDelivery: settings.suspendedDelivery,
     status: settings.status,
     defaultQuotaBytes: settings.defaults.quota.storageBytes,
     defaultQuotaMessages: settings.defaults.quota.messages,

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, inArray, like, type SQL, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
-import { accounts, domains } from '../../db/schema/index.js';
+import { accounts, domains, messages } from '../../db/schema/index.js';
 import { type Actor, mayAccessDomain } from '../actor.js';
 import { normalizeAddress } from '../addresses.js';
 import { type AuditService, changedFields } from '../audit/service.js';
@@ -12,6 +12,9 @@ import {
   type PasswordPolicy,
 } from '../auth/passwords.js';
 import { defaultQuota, findDomain, settingsOf } from '../domains/service.js';
+import { publishChange } from '../events/changes.js';
+import { releaseBlobs } from '../mailstore/blobs.js';
+import { createDefaultFolders } from '../mailstore/folders.js';
 import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
 import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, withinCeiling } from '../limits.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
@@ -190,6 +193,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
           .insert(accounts)
           .values({ domainId: domain.id, address, passwordHash, ...columns(settings) })
           .returning();
+        await createDefaultFolders(tx, row!.id);
         await audit.record(tx, actor, {
           action: 'mailbox.create',
           targetType: 'mailbox',
@@ -199,6 +203,12 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
         });
         return { value: view(row!), revision: revisionOf(row!) };
       });
+    },
+
+    /** The account behind an address the actor may see, for the mail routes. */
+    async find(address: string, actor: Actor): Promise<{ id: number; address: string }> {
+      const row = await findAccount(db, actor, address);
+      return { id: row.id, address: row.address };
     },
 
     async get(address: string, actor: Actor): Promise<Revisioned<MailboxView>> {
@@ -254,6 +264,9 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
           domain: domain.name,
           ...diff,
         });
+        // Live sessions re-check what they may still do.
+        if (diff.after.protocols) await publishChange(tx, { kind: 'account', accountId: row.id, reason: 'protocols' });
+        if (diff.after.status) await publishChange(tx, { kind: 'account', accountId: row.id, reason: 'suspended' });
         return { value: view(updated!), revision: revisionOf(updated!) };
       });
     },
@@ -281,6 +294,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
           domain: view(row).domain,
           after: { passwordVersion: updated.passwordVersion, passwordScheme: hashScheme(passwordHash) },
         });
+        await publishChange(tx, { kind: 'account', accountId: row.id, reason: 'password' });
       });
     },
 
@@ -288,7 +302,11 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
       await db.transaction(async (tx) => {
         const row = await findAccount(tx, actor, address, true);
         checkRevision(row, expectedRevision);
+        const stored = await tx.select({ blobHash: messages.blobHash }).from(messages).where(eq(messages.accountId, row.id));
+        // The account's folders and messages go with it (cascade); then their bytes, unless shared.
         await tx.delete(accounts).where(eq(accounts.id, row.id));
+        await releaseBlobs(tx, stored.map((m) => m.blobHash));
+        await publishChange(tx, { kind: 'account', accountId: row.id, reason: 'deleted' });
         await audit.record(tx, actor, {
           action: 'mailbox.delete',
           targetType: 'mailbox',

@@ -15,6 +15,10 @@ export const domains = pgTable(
     defaultPop3DeleteMode: text('default_pop3_delete_mode', { enum: ['remove', 'hide', 'trash'] })
       .notNull()
       .default('remove'),
+    /** Whether a suspended mailbox of this domain still receives mail. */
+    suspendedDelivery: text('suspended_delivery', { enum: ['receive', 'reject'] })
+      .notNull()
+      .default('receive'),
     maxMailboxes: integer('max_mailboxes'),
     maxQuotaBytes: bigint('max_quota_bytes', { mode: 'number' }),
     maxQuotaMessages: integer('max_quota_messages'),
@@ -26,5 +30,6 @@ export const domains = pgTable(
   (t) => [
     index('domains_name_prefix_idx').on(t.name.op('text_pattern_ops')),
     check('domains_status_check', sql`${t.status} in ('active', 'suspended')`),
+    check('domains_suspended_delivery_check', sql`${t.suspendedDelivery} in ('receive', 'reject')`),
   ],
 );

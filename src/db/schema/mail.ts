@@ -7,6 +7,7 @@ import {
   index,
   integer,
   jsonb,
+  pgSequence,
   pgTable,
   primaryKey,
   text,
@@ -18,6 +19,9 @@ import { accounts } from './accounts.js';
 const bytea = customType<{ data: Uint8Array; driverData: Uint8Array }>({
   dataType: () => 'bytea',
 });
+
+/** A folder's UIDVALIDITY: never reused, so a folder deleted and made again gets a new one. */
+export const uidValiditySequence = pgSequence('folder_uid_validity_seq', { startWith: 1, maxValue: 4294967295 });
 
 /** Mail tables lead every key with account_id so they can later be distributed by account. */
 export const folders = pgTable(
@@ -31,7 +35,9 @@ export const folders = pgTable(
     name: text('name').notNull(),
     specialUse: text('special_use'),
     subscribed: boolean('subscribed').notNull().default(true),
-    uidValidity: bigint('uid_validity', { mode: 'number' }).notNull(),
+    uidValidity: bigint('uid_validity', { mode: 'number' })
+      .notNull()
+      .default(sql`nextval('folder_uid_validity_seq')`),
     uidNext: bigint('uid_next', { mode: 'number' }).notNull().default(1),
     highestModseq: bigint('highest_modseq', { mode: 'number' }).notNull().default(1),
     messageCount: integer('message_count').notNull().default(0),
@@ -62,6 +68,8 @@ export const messages = pgTable(
     flags: text('flags').array().notNull().default(sql`'{}'::text[]`),
     internalDate: timestamp('internal_date', { withTimezone: true }).notNull(),
     size: bigint('size', { mode: 'number' }).notNull(),
+    /** The size with every line ending CRLF: what POP3 LIST and STAT must report. */
+    crlfSize: bigint('crlf_size', { mode: 'number' }).notNull(),
     blobHash: text('blob_hash')
       .notNull()
       .references(() => blobs.hash),

@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { blobs } from '../../db/schema/index.js';
+
+export function blobHash(raw: Uint8Array): string {
+  return createHash('sha256').update(raw).digest('hex');
+}
+
+/** Stores the bytes once however many messages use them; `references` more messages now do. */
+export async function retainBlob(tx: Executor, hash: string, raw: Uint8Array, references: number): Promise<void> {
+  await tx
+    .insert(blobs)
+    .values({ hash, size: raw.length, data: raw, refCount: references })
+    .onConflictDoUpdate({ target: blobs.hash, set: { refCount: sql`${blobs.refCount} + ${references}` } });
+}
+
+/** One more message uses each of these blobs (a copy); hashes may repeat. */
+export async function addBlobReferences(tx: Executor, hashes: string[]): Promise<void> {
+  await changeReferences(tx, hashes, 1);
+}
+
+/** The messages using these blobs are gone; a blob nobody uses any more is freed. */
+export async function releaseBlobs(tx: Executor, hashes: string[]): Promise<void> {
+  if (hashes.length === 0) return;
+  await changeReferences(tx, hashes, -1);
+  await tx.delete(blobs).where(and(inArray(blobs.hash, [...new Set(hashes)]), eq(blobs.refCount, 0)));
+}
+
+async function changeReferences(tx: Executor, hashes: string[], sign: 1 | -1): Promise<void> {
+  const counts = new Map<string, number>();
+  for (const hash of hashes) counts.set(hash, (counts.get(hash) ?? 0) + 1);
+  // Sorted, so two transactions touching the same blobs lock them in the same order.
+  const sorted = [...counts].sort(([a], [b]) => (a < b ? -1 : 1));
+  if (sorted.length === 0) return;
+  await tx.execute(sql`
+    update ${blobs} set ref_count = ${blobs.refCount} + change.n
+    from (select unnest(${sql.param(sorted.map(([hash]) => hash))}::text[]) as hash,
+                 unnest(${sql.param(sorted.map(([, n]) => n * sign))}::int[]) as n) as change
+    where ${blobs.hash} = change.hash`);
+}

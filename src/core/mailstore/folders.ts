@@ -1,0 +1,169 @@
+import { and, asc, eq, like, or, sql } from 'drizzle-orm';
+import type { Database, Executor } from '../../db/client.js';
+import { folders, messages } from '../../db/schema/index.js';
+import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
+import { publishChange } from '../events/changes.js';
+import { releaseBlobs } from './blobs.js';
+import { adjustUsage, lockAccount } from './quota.js';
+import { likePrefix } from '../search.js';
+
+export const INBOX = 'INBOX';
+export const DELIMITER = '/';
+
+/** Every new mailbox gets these, with their RFC 6154 special-use attributes. */
+export const DEFAULT_FOLDERS: readonly { name: string; specialUse: string | null }[] = [
+  { name: INBOX, specialUse: null },
+  { name: 'Sent', specialUse: '\\Sent' },
+  { name: 'Drafts', specialUse: '\\Drafts' },
+  { name: 'Trash', specialUse: '\\Trash' },
+  { name: 'Junk', specialUse: '\\Junk' },
+  { name: 'Archive', specialUse: '\\Archive' },
+];
+
+export type FolderRow = typeof folders.$inferSelect;
+
+export interface FolderUsage {
+  name: string;
+  specialUse: string | null;
+  messages: number;
+  unseen: number;
+  storageBytes: number;
+}
+
+/**
+ * The one spelling of a folder name: INBOX in any case is INBOX (RFC 3501 §5.1), and so is the
+ * INBOX part of its children. Refuses names IMAP clients cannot round-trip.
+ */
+export function normalizeFolderName(input: string): string {
+  const name = /^inbox(\/|$)/i.test(input) ? `${INBOX}${input.slice(INBOX.length)}` : input;
+  const segments = name.split(DELIMITER);
+  if (
+    name.length === 0 ||
+    name.length > 1000 ||
+    segments.some((segment) => segment.length === 0 || segment.length > 255) ||
+    /[\u0000-\u001f\u007f*%]/.test(name)
+  ) {
+    throw new InvalidError(
+      'invalid_folder_name',
+      `'${input}' is not a usable folder name: '/' separates levels, no empty levels, no control characters, * or %`,
+      { field: 'folder' },
+    );
+  }
+  return name;
+}
+
+export async function createDefaultFolders(tx: Executor, accountId: number): Promise<void> {
+  await tx.insert(folders).values(DEFAULT_FOLDERS.map((folder) => ({ accountId, ...folder })));
+}
+
+export async function findFolder(tx: Executor, accountId: number, name: string, lock = false): Promise<FolderRow> {
+  const normalized = normalizeFolderName(name);
+  const query = tx
+    .select()
+    .from(folders)
+    .where(and(eq(folders.accountId, accountId), eq(folders.name, normalized)));
+  const [row] = lock ? await query.for('update') : await query;
+  if (!row) throw new NotFoundError('folder_not_found', `There is no folder ${normalized}`);
+  return row;
+}
+
+const childrenOf = (name: string) => like(folders.name, likePrefix(`${name}${DELIMITER}`));
+const withChildren = (name: string) => or(eq(folders.name, name), childrenOf(name));
+
+export function createFolderService(db: Database) {
+  return {
+    async list(accountId: number): Promise<FolderRow[]> {
+      return db.select().from(folders).where(eq(folders.accountId, accountId)).orderBy(asc(folders.name));
+    },
+
+    /** Message, unseen and byte counts per folder, for the API and IMAP STATUS. */
+    async usage(accountId: number): Promise<FolderUsage[]> {
+      const unseen = db
+        .select({ folderId: messages.folderId, unseen: sql<number>`count(*)::int`.as('unseen') })
+        .from(messages)
+        .where(and(eq(messages.accountId, accountId), sql`not ('\\Seen' = any(${messages.flags}))`))
+        .groupBy(messages.folderId)
+        .as('unseen');
+      const rows = await db
+        .select({
+          name: folders.name,
+          specialUse: folders.specialUse,
+          messages: folders.messageCount,
+          storageBytes: folders.storageBytes,
+          unseen: sql<number>`coalesce(${unseen.unseen}, 0)`.mapWith(Number),
+        })
+        .from(folders)
+        .leftJoin(unseen, eq(unseen.folderId, folders.id))
+        .where(eq(folders.accountId, accountId))
+        .orderBy(asc(folders.name));
+      return rows;
+    },
+
+    async create(accountId: number, name: string): Promise<FolderRow> {
+      const normalized = normalizeFolderName(name);
+      return db.transaction(async (tx) => {
+        const [row] = await tx
+          .insert(folders)
+          .values({ accountId, name: normalized })
+          .onConflictDoNothing()
+          .returning();
+        if (!row) throw new ConflictError('folder_exists', `The folder ${normalized} exists already`);
+        await publishChange(tx, { kind: 'folders', accountId });
+        return row;
+      });
+    },
+
+    /** Renames a folder and every folder below it; their UIDVALIDITY and messages stay. */
+    async rename(accountId: number, from: string, to: string): Promise<void> {
+      const source = normalizeFolderName(from);
+      const target = normalizeFolderName(to);
+      if (source === INBOX) {
+        throw new InvalidError('inbox_rename', 'INBOX cannot be renamed here', { field: 'folder' });
+      }
+      if (target === source || target.startsWith(`${source}${DELIMITER}`)) {
+        throw new InvalidError('invalid_folder_name', `${source} cannot be moved into itself`, { field: 'folder' });
+      }
+      await db.transaction(async (tx) => {
+        await findFolder(tx, accountId, source, true);
+        const [taken] = await tx
+          .select({ id: folders.id })
+          .from(folders)
+          .where(and(eq(folders.accountId, accountId), withChildren(target)))
+          .limit(1);
+        if (taken) throw new ConflictError('folder_exists', `The folder ${target} exists already`);
+        await tx
+          .update(folders)
+          // Counted by Postgres: JavaScript's length counts UTF-16 units, so an emoji would count twice.
+          .set({ name: sql`${target}::text || substr(${folders.name}, char_length(${source}::text) + 1)` })
+          .where(and(eq(folders.accountId, accountId), withChildren(source)));
+        await publishChange(tx, { kind: 'folders', accountId });
+      });
+    },
+
+    /** Deletes a folder with its messages; one that has folders below it is refused, as in Dovecot. */
+    async delete(accountId: number, name: string): Promise<void> {
+      const normalized = normalizeFolderName(name);
+      if (normalized === INBOX) throw new InvalidError('inbox_delete', 'INBOX cannot be deleted', { field: 'folder' });
+      await db.transaction(async (tx) => {
+        await lockAccount(tx, accountId);
+        const folder = await findFolder(tx, accountId, normalized, true);
+        const [child] = await tx
+          .select({ id: folders.id })
+          .from(folders)
+          .where(and(eq(folders.accountId, accountId), childrenOf(normalized)))
+          .limit(1);
+        if (child) throw new ConflictError('folder_has_children', `Delete the folders below ${normalized} first`);
+        const gone = await tx
+          .delete(messages)
+          .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folder.id)))
+          .returning({ blobHash: messages.blobHash, size: messages.size });
+        await releaseBlobs(tx, gone.map((m) => m.blobHash));
+        await tx.delete(folders).where(and(eq(folders.accountId, accountId), eq(folders.id, folder.id)));
+        await adjustUsage(tx, accountId, -gone.reduce((sum, m) => sum + m.size, 0), -gone.length);
+        await publishChange(tx, { kind: 'folders', accountId });
+      });
+    },
+  };
+}
+
+export type FolderService = ReturnType<typeof createFolderService>;

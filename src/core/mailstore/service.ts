@@ -1,0 +1,390 @@
+import { and, asc, eq, gt, sql } from 'drizzle-orm';
+import type { Database } from '../../db/client.js';
+import { accounts, blobs, domains, expunged, folders, messages } from '../../db/schema/index.js';
+import { normalizeAddress } from '../addresses.js';
+import { DomainError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
+import { publishChange } from '../events/changes.js';
+import { indexMessage } from '../mime/index.js';
+import type { MessageIndex } from '../mime/types.js';
+import { addBlobReferences, blobHash, releaseBlobs, retainBlob } from './blobs.js';
+import { createFolderService, findFolder, INBOX } from './folders.js';
+import { normalizeFlags } from './flags.js';
+import { adjustUsage, checkRoom, lockAccount } from './quota.js';
+import { type SearchKey, searchCondition } from './search.js';
+import { crlfSize, lockFolder, messagesByUid, placeMessages, removeMessages, uidIn } from './store.js';
+
+export type DeliveryResult =
+  | { recipient: string; delivered: true; uid: number; size: number }
+  | { recipient: string; delivered: false; error: DomainError };
+
+export interface Stored {
+  uid: number;
+  uidValidity: number;
+  modseq: number;
+  size: number;
+}
+
+export type FlagChange = 'set' | 'add' | 'remove';
+
+export interface MessageSummary {
+  uid: number;
+  /** Stable for the life of the message in its mailbox: POP3's UIDL. */
+  key: number;
+  modseq: number;
+  flags: string[];
+  internalDate: Date;
+  size: number;
+  /** The size with CRLF line endings: POP3's octet count. */
+  crlfSize: number;
+  pop3Hidden: boolean;
+}
+
+const summaryColumns = {
+  uid: messages.uid,
+  key: messages.messageKey,
+  modseq: messages.modseq,
+  flags: messages.flags,
+  internalDate: messages.internalDate,
+  size: messages.size,
+  crlfSize: messages.crlfSize,
+  pop3Hidden: messages.pop3Hidden,
+};
+
+function indexOf(row: typeof messages.$inferSelect): MessageIndex {
+  return {
+    envelope: row.envelope as MessageIndex['envelope'],
+    structure: row.bodyStructure as MessageIndex['structure'],
+    headers: row.headerFields as MessageIndex['headers'],
+    subject: row.subject,
+    from: row.fromAddress,
+    to: row.toAddress,
+    sentDate: row.sentDate,
+  };
+}
+
+function checkSize(raw: Uint8Array, maxSize: number): void {
+  if (raw.length > maxSize) {
+    throw new InvalidError('message_too_large', `The message is ${raw.length} bytes; at most ${maxSize} are accepted`, {
+      maxSize,
+    });
+  }
+}
+
+const unknownMailbox = (recipient: string) => new NotFoundError('mailbox_not_found', `There is no mailbox ${recipient}`);
+
+/** Messages in Postgres: every way in (LMTP, API, IMAP APPEND, import) and every way out. */
+export function createMailStore(db: Database, options: { maxMessageSize: number }) {
+  const folderService = createFolderService(db);
+
+  return {
+    folders: folderService,
+
+    /**
+     * Delivers one message to several mailboxes in one transaction: one stored copy of the bytes,
+     * and an answer per recipient (unknown, suspended or full mailboxes fail alone). Nothing is
+     * reported delivered before the transaction commits; a database fault throws for all.
+     */
+    async deliver(raw: Buffer, recipients: readonly string[], folder = INBOX): Promise<DeliveryResult[]> {
+      checkSize(raw, options.maxMessageSize);
+      const index = indexMessage(raw);
+      const hash = blobHash(raw);
+      const addresses = recipients.map((recipient) => {
+        try {
+          return normalizeAddress(recipient).address;
+        } catch {
+          return null;
+        }
+      });
+      const known = [...new Set(addresses.filter((a): a is string => a !== null))];
+      return db.transaction(async (tx) => {
+        const rows =
+          known.length === 0
+            ? []
+            : await tx
+                .select({
+                  id: accounts.id,
+                  address: accounts.address,
+                  status: accounts.status,
+                  suspendedDelivery: domains.suspendedDelivery,
+                  quotaBytes: accounts.quotaBytes,
+                  quotaMessages: accounts.quotaMessages,
+                  usedBytes: accounts.usedBytes,
+                  usedMessages: accounts.usedMessages,
+                })
+                .from(accounts)
+                .innerJoin(domains, eq(domains.id, accounts.domainId))
+                .where(sql`${accounts.address} = any(${sql.param(known)}::text[])`)
+                // In id order, as every other writer locks accounts, so two deliveries cannot deadlock.
+                .orderBy(asc(accounts.id))
+                .for('update', { of: accounts });
+        const byAddress = new Map(rows.map((row) => [row.address, row]));
+        const outcome = new Map<string, DomainError | null>();
+        for (const row of rows) {
+          try {
+            if (row.status === 'suspended' && row.suspendedDelivery === 'reject') {
+              throw new ForbiddenError('mailbox_suspended', `The mailbox ${row.address} is suspended`);
+            }
+            checkRoom(row, raw.length, 1);
+            outcome.set(row.address, null);
+          } catch (error) {
+            if (!(error instanceof DomainError)) throw error;
+            outcome.set(row.address, error);
+          }
+        }
+        const accepted = rows.filter((row) => outcome.get(row.address) === null);
+        const uids = new Map<string, number>();
+        if (accepted.length > 0) await retainBlob(tx, hash, raw, accepted.length);
+        for (const row of accepted) {
+          const target = await findFolder(tx, row.id, folder);
+          const [placed] = await placeMessages(tx, row.id, target, [
+            { blobHash: hash, size: raw.length, crlfSize: crlfSize(raw), index, flags: [], internalDate: new Date() },
+          ]);
+          await adjustUsage(tx, row.id, raw.length, 1);
+          uids.set(row.address, placed!.uid);
+        }
+        return recipients.map((recipient, i): DeliveryResult => {
+          const address = addresses[i];
+          const row = address === null ? undefined : byAddress.get(address!);
+          if (!row) return { recipient, delivered: false, error: unknownMailbox(recipient) };
+          const error = outcome.get(row.address);
+          if (error) return { recipient, delivered: false, error };
+          return { recipient, delivered: true, uid: uids.get(row.address)!, size: raw.length };
+        });
+      });
+    },
+
+    /** IMAP APPEND and import: one message into a named folder, with its flags and date. */
+    async append(
+      accountId: number,
+      folder: string,
+      raw: Buffer,
+      options_: { flags?: string[]; internalDate?: Date } = {},
+    ): Promise<Stored> {
+      checkSize(raw, options.maxMessageSize);
+      const index = indexMessage(raw);
+      const hash = blobHash(raw);
+      const flags = normalizeFlags(options_.flags ?? []);
+      return db.transaction(async (tx) => {
+        checkRoom(await lockAccount(tx, accountId), raw.length, 1);
+        const target = await findFolder(tx, accountId, folder);
+        await retainBlob(tx, hash, raw, 1);
+        const [placed] = await placeMessages(tx, accountId, target, [
+          { blobHash: hash, size: raw.length, crlfSize: crlfSize(raw), index, flags, internalDate: options_.internalDate ?? new Date() },
+        ]);
+        await adjustUsage(tx, accountId, raw.length, 1);
+        return { uid: placed!.uid, uidValidity: target.uidValidity, modseq: placed!.modseq, size: raw.length };
+      });
+    },
+
+    /** Copies messages; the copies count against the quota. Answers source -> new UID pairs. */
+    async copy(accountId: number, fromFolderId: number, uids: number[], toFolder: string) {
+      return db.transaction(async (tx) => {
+        const quota = await lockAccount(tx, accountId);
+        const target = await findFolder(tx, accountId, toFolder);
+        const rows = await messagesByUid(tx, accountId, fromFolderId, uids);
+        checkRoom(quota, rows.reduce((sum, m) => sum + m.size, 0), rows.length);
+        await addBlobReferences(tx, rows.map((m) => m.blobHash));
+        const placed = await placeMessages(
+          tx,
+          accountId,
+          target,
+          rows.map((m) => ({ blobHash: m.blobHash, size: m.size, crlfSize: m.crlfSize, index: indexOf(m), flags: m.flags, internalDate: m.internalDate })),
+        );
+        await adjustUsage(tx, accountId, rows.reduce((sum, m) => sum + m.size, 0), rows.length);
+        return { uidValidity: target.uidValidity, pairs: rows.map((m, i) => [m.uid, placed[i]!.uid] as const) };
+      });
+    },
+
+    /** Moves messages (RFC 6851): new UIDs in the target, tombstones in the source; usage unchanged. */
+    async move(accountId: number, fromFolderId: number, uids: number[], toFolder: string) {
+      return db.transaction(async (tx) => {
+        await lockAccount(tx, accountId);
+        const target = await findFolder(tx, accountId, toFolder);
+        const rows = await messagesByUid(tx, accountId, fromFolderId, uids);
+        if (target.id === fromFolderId) {
+          throw new InvalidError('same_folder', 'The messages are in that folder already', { field: 'folder' });
+        }
+        const placed = await placeMessages(
+          tx,
+          accountId,
+          target,
+          rows.map((m) => ({ blobHash: m.blobHash, size: m.size, crlfSize: m.crlfSize, index: indexOf(m), flags: m.flags, internalDate: m.internalDate })),
+        );
+        await removeMessages(tx, accountId, fromFolderId, rows.map((m) => m.uid));
+        return { uidValidity: target.uidValidity, pairs: rows.map((m, i) => [m.uid, placed[i]!.uid] as const) };
+      });
+    },
+
+    /**
+     * Sets, adds or removes flags. Only messages whose flags really change get the new MODSEQ;
+     * with `unchangedSince` (CONDSTORE), messages changed after it are left alone and reported.
+     */
+    async changeFlags(
+      accountId: number,
+      folderId: number,
+      uids: number[],
+      change: FlagChange,
+      flags: string[],
+      unchangedSince?: number,
+    ) {
+      const given = normalizeFlags(flags);
+      const newFlags =
+        change === 'set'
+          ? sql`${sql.param(given)}::text[]`
+          : change === 'add'
+            ? sql`array(select distinct f collate "C" from unnest(${messages.flags} || ${sql.param(given)}::text[]) f order by 1)`
+            : sql`array(select f from unnest(${messages.flags}) f where f <> all(${sql.param(given)}::text[]) order by f collate "C")`;
+      return db.transaction(async (tx) => {
+        const scope = and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), uidIn(uids));
+        // Locked, not yet bumped: updating the folder row twice in one transaction (bump, then give
+        // back) makes Postgres re-check its account foreign key, and that check waits for the
+        // account lock other writers hold while they wait for this folder: a deadlock.
+        const [current] = await tx
+          .select({ modseq: folders.highestModseq })
+          .from(folders)
+          .where(and(eq(folders.accountId, accountId), eq(folders.id, folderId)))
+          .for('no key update');
+        if (!current) throw new NotFoundError('folder_not_found', 'The folder no longer exists');
+        const folder = { modseq: current.modseq + 1 };
+        const conflicts =
+          unchangedSince === undefined
+            ? []
+            : (
+                await tx
+                  .select({ uid: messages.uid })
+                  .from(messages)
+                  .where(and(scope, gt(messages.modseq, unchangedSince)))
+              ).map((m) => m.uid);
+        const changed = await tx
+          .update(messages)
+          .set({ flags: sql`${newFlags}`, modseq: folder.modseq })
+          .where(
+            and(
+              scope,
+              unchangedSince === undefined ? undefined : sql`${messages.modseq} <= ${unchangedSince}`,
+              sql`${messages.flags} is distinct from ${newFlags}`,
+            ),
+          )
+          .returning({ uid: messages.uid, flags: messages.flags, modseq: messages.modseq });
+        // Only a real change moves HIGHESTMODSEQ.
+        if (changed.length > 0) {
+          await tx
+            .update(folders)
+            .set({ highestModseq: folder.modseq })
+            .where(and(eq(folders.accountId, accountId), eq(folders.id, folderId)));
+          await publishChange(tx, { kind: 'messages', accountId, folderId, modseq: folder.modseq });
+        }
+        return { changed: changed.sort((a, b) => a.uid - b.uid), conflicts: conflicts.sort((a, b) => a - b) };
+      });
+    },
+
+    /** Expunges the \Deleted messages (only those among `uids` when given: UID EXPUNGE). */
+    async expunge(accountId: number, folderId: number, uids?: number[]): Promise<number[]> {
+      return db.transaction(async (tx) => {
+        await lockAccount(tx, accountId);
+        // Before reading \Deleted, so a flag change cannot slip in between the read and the delete.
+        await lockFolder(tx, accountId, folderId);
+        const deleted = await tx
+          .select({ uid: messages.uid })
+          .from(messages)
+          .where(
+            and(
+              eq(messages.accountId, accountId),
+              eq(messages.folderId, folderId),
+              sql`'\\Deleted' = any(${messages.flags})`,
+              uids === undefined ? undefined : uidIn(uids),
+            ),
+          );
+        const gone = await removeMessages(tx, accountId, folderId, deleted.map((m) => m.uid));
+        await releaseBlobs(tx, gone.map((m) => m.blobHash));
+        await adjustUsage(tx, accountId, -gone.reduce((sum, m) => sum + m.size, 0), -gone.length);
+        return gone.map((m) => m.uid);
+      });
+    },
+
+    /** Removes messages whatever their flags (POP3 DELE + QUIT in `remove` mode, the API). */
+    async remove(accountId: number, folderId: number, uids: number[]): Promise<number[]> {
+      return db.transaction(async (tx) => {
+        await lockAccount(tx, accountId);
+        const gone = await removeMessages(tx, accountId, folderId, uids);
+        await releaseBlobs(tx, gone.map((m) => m.blobHash));
+        await adjustUsage(tx, accountId, -gone.reduce((sum, m) => sum + m.size, 0), -gone.length);
+        return gone.map((m) => m.uid);
+      });
+    },
+
+    /** POP3 `hide` mode: the message stays for IMAP but POP3 never offers it again. */
+    async hideFromPop3(accountId: number, folderId: number, uids: number[]): Promise<void> {
+      await db
+        .update(messages)
+        .set({ pop3Hidden: true })
+        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), uidIn(uids)));
+    },
+
+    /** The folder's messages in UID order: a session's starting view. */
+    async list(accountId: number, folderId: number): Promise<MessageSummary[]> {
+      return db
+        .select(summaryColumns)
+        .from(messages)
+        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId)))
+        .orderBy(asc(messages.uid));
+    },
+
+    /** What changed in a folder after `modseq`: changed or new messages and expunged UIDs. */
+    async changesSince(accountId: number, folderId: number, modseq: number) {
+      // HIGHESTMODSEQ first: read after the lists, it could cover a change that committed in
+      // between and that the lists missed, and the client would never ask for it again.
+      const [folder] = await db
+        .select({ highestModseq: folders.highestModseq, uidNext: folders.uidNext })
+        .from(folders)
+        .where(and(eq(folders.accountId, accountId), eq(folders.id, folderId)));
+      if (!folder) throw new NotFoundError('folder_not_found', 'The folder no longer exists');
+      const [changed, vanished] = await Promise.all([
+        db
+          .select(summaryColumns)
+          .from(messages)
+          .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), gt(messages.modseq, modseq)))
+          .orderBy(asc(messages.uid)),
+        db
+          .select({ uid: expunged.uid })
+          .from(expunged)
+          .where(and(eq(expunged.accountId, accountId), eq(expunged.folderId, folderId), gt(expunged.modseq, modseq)))
+          .orderBy(asc(expunged.uid)),
+      ]);
+      return { changed, expunged: vanished.map((m) => m.uid), highestModseq: folder.highestModseq, uidNext: folder.uidNext };
+    },
+
+    /** UIDs of the folder's messages matching `key`, ascending. */
+    async search(accountId: number, folderId: number, key: SearchKey): Promise<number[]> {
+      const rows = await db
+        .select({ uid: messages.uid })
+        .from(messages)
+        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), searchCondition(key)))
+        .orderBy(asc(messages.uid));
+      return rows.map((row) => row.uid);
+    },
+
+    /** The parsed envelope and structure of messages, for FETCH without reading their bytes. */
+    async indexes(accountId: number, folderId: number, uids: number[]): Promise<Map<number, MessageIndex>> {
+      const rows = await messagesByUid(db, accountId, folderId, uids);
+      return new Map(rows.map((row) => [row.uid, indexOf(row)]));
+    },
+
+    /** The message's bytes, or `length` of them from `start`: only those leave the database. */
+    async read(accountId: number, folderId: number, uid: number, range?: { start: number; length: number }): Promise<Buffer> {
+      const data =
+        range === undefined
+          ? blobs.data
+          : sql<Uint8Array>`substring(${blobs.data} from ${range.start + 1} for ${range.length})`;
+      const [row] = await db
+        .select({ data })
+        .from(messages)
+        .innerJoin(blobs, eq(blobs.hash, messages.blobHash))
+        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), eq(messages.uid, uid)));
+      if (!row) throw new NotFoundError('message_not_found', `There is no message with UID ${uid}`);
+      return Buffer.from(row.data);
+    },
+  };
+}
+
+export type MailStore = ReturnType<typeof createMailStore>;

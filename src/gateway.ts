@@ -1,0 +1,53 @@
+import { type ChangeFeed, createChangeFeed } from './core/events/feed.js';
+import { GATEWAY_HEARTBEAT_MS, type NewSession } from './core/sessions/service.js';
+import type { Services } from './core/services.js';
+import type { DatabaseHandle } from './db/client.js';
+import { inProcessLocks, postgresLocks } from './db/session-locks.js';
+
+export interface GatewayLog {
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+/** What the POP3 and IMAP doors of one process share: the change feed, maildrop locks, the session list. */
+export interface Gateway {
+  feed: ChangeFeed;
+  /** Exclusive POP3 access to a mailbox across every process; null when another session has it. */
+  lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null>;
+  registerSession(session: NewSession): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(
+  database: DatabaseHandle,
+  services: Services,
+  options: { databaseUrl: string | null; log: GatewayLog },
+): Promise<Gateway> {
+  const { log } = options;
+  const locks =
+    options.databaseUrl === null
+      ? inProcessLocks()
+      : postgresLocks(options.databaseUrl, () =>
+          log.error({}, 'the maildrop lock session was lost; POP3 locks of this process are void until sessions end'),
+        );
+  const gatewayId = await services.sessions.startGateway();
+  const heartbeat = setInterval(() => {
+    services.sessions.heartbeat(gatewayId).catch((error) => log.warn({ err: error }, 'gateway heartbeat failed'));
+  }, GATEWAY_HEARTBEAT_MS);
+  heartbeat.unref();
+  return {
+    feed: createChangeFeed(database, log),
+    async lockMaildrop(accountId) {
+      return (await locks.tryLock(accountId)) ? () => locks.unlock(accountId) : null;
+    },
+    async registerSession(session) {
+      const id = await services.sessions.register(gatewayId, session);
+      return () => services.sessions.unregister(session.accountId, id);
+    },
+    async close() {
+      clearInterval(heartbeat);
+      await services.sessions.stopGateway(gatewayId).catch((error) => log.warn({ err: error }, 'gateway deregistration failed'));
+      await locks.close();
+    },
+  };
+}

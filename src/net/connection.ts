@@ -1,0 +1,167 @@
+import type { Socket } from 'node:net';
+import { type SecureContext, TLSSocket } from 'node:tls';
+
+/** A line too long to be a command: the rest up to its line end is dropped, the session goes on. */
+export const LINE_TOO_LONG = Symbol('line too long');
+
+export type Line = string | typeof LINE_TOO_LONG;
+
+// Pipelined input beyond this is left in the kernel's buffers until the session catches up.
+const MAX_BUFFERED = 256 * 1024;
+
+/**
+ * A client connection read line by line (CRLF or bare LF) or by byte count (IMAP literals), with
+ * a cap on line length and on how much pipelined input is held, and an in-place TLS upgrade.
+ */
+export class Connection {
+  private socket: Socket;
+  private buffer: Buffer = Buffer.alloc(0);
+  private discarding = false;
+  private waiting: (() => void) | null = null;
+  private ended = false;
+  readonly remoteAddress: string;
+
+  constructor(
+    socket: Socket,
+    private readonly maxLineLength: number,
+  ) {
+    this.socket = socket;
+    this.remoteAddress = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    this.attach(socket);
+  }
+
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket;
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      if (this.buffer.length > MAX_BUFFERED) socket.pause();
+      this.wake();
+    });
+    const end = () => {
+      this.ended = true;
+      this.wake();
+    };
+    socket.on('end', end);
+    socket.on('close', end);
+    socket.on('error', end);
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.();
+  }
+
+  private async more(): Promise<boolean> {
+    if (this.ended) return false;
+    this.socket.resume();
+    await new Promise<void>((resolve) => {
+      this.waiting = resolve;
+    });
+    return true;
+  }
+
+  /** The next line without its line ending; null when the client has gone. */
+  async readLine(): Promise<Line | null> {
+    for (;;) {
+      const end = this.buffer.indexOf(0x0a);
+      if (end === -1) {
+        if (this.buffer.length > this.maxLineLength) {
+          // Keep reading but stop keeping: the line is answered as too long once it ends.
+          this.buffer = Buffer.alloc(0);
+          this.discarding = true;
+        }
+        if (!(await this.more())) return null;
+        continue;
+      }
+      const raw = this.buffer.subarray(0, end);
+      this.buffer = this.buffer.subarray(end + 1);
+      if (this.discarding || raw.length > this.maxLineLength) {
+        this.discarding = false;
+        return LINE_TOO_LONG;
+      }
+      const line = raw.at(-1) === 0x0d ? raw.subarray(0, -1) : raw;
+      return line.toString('utf8');
+    }
+  }
+
+  /** Exactly `length` bytes (an IMAP literal); null when the client has gone first. */
+  async readBytes(length: number): Promise<Buffer | null> {
+    const parts: Buffer[] = [];
+    let remaining = length;
+    while (remaining > 0) {
+      if (this.buffer.length === 0 && !(await this.more())) return null;
+      const take = this.buffer.subarray(0, remaining);
+      this.buffer = this.buffer.subarray(take.length);
+      parts.push(take);
+      remaining -= take.length;
+    }
+    return Buffer.concat(parts);
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.ended) this.socket.write(data);
+  }
+
+  /** Writes piece by piece, waiting whenever the client reads slower than we send. */
+  async writeAll(pieces: Iterable<Buffer>): Promise<void> {
+    for (const piece of pieces) {
+      if (this.ended) return;
+      if (!this.socket.write(piece)) {
+        const socket = this.socket;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            socket.off('drain', done);
+            socket.off('close', done);
+            resolve();
+          };
+          socket.on('drain', done);
+          socket.on('close', done);
+        });
+      }
+    }
+  }
+
+  /**
+   * STARTTLS / STLS: anything the client sent after the command is thrown away (RFC 2595 §3.1:
+   * plaintext injected before the handshake must not be taken as coming over TLS).
+   */
+  async upgradeToTls(context: SecureContext): Promise<void> {
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('end');
+    plain.removeAllListeners('close');
+    this.buffer = Buffer.alloc(0);
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
+    this.socket = secure;
+    this.attach(secure);
+    await new Promise<void>((resolve, reject) => {
+      secure.once('secure', resolve);
+      secure.once('error', reject);
+    });
+  }
+
+  /** Sends what is queued, then closes. */
+  close(): void {
+    this.ended = true;
+    this.socket.end();
+    this.wake();
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.socket.destroy();
+    this.wake();
+  }
+
+  setIdleTimeout(ms: number, onIdle: () => void): void {
+    this.socket.setTimeout(ms, onIdle);
+  }
+}

@@ -1,0 +1,68 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { type SecureContext, TLSSocket } from 'node:tls';
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  /** Set: implicit TLS (IMAPS, POP3S); the handshake comes before the greeting. */
+  implicitTls?: SecureContext;
+  maxConnectionsPerIp: number;
+  /** What a client over the per-address limit is told before the connection closes. */
+  refusal: string;
+  onConnection(socket: Socket): void;
+}
+
+export interface Listener {
+  /** The port bound (the one asked for, or the one the system chose for 0). */
+  port: number;
+  close(): Promise<void>;
+}
+
+/** A TCP (or implicit-TLS) listener that caps connections per client address. */
+export async function listen(options: ListenerOptions): Promise<Listener> {
+  const perIp = new Map<string, number>();
+  const open = new Set<Socket>();
+
+  const server: Server = createServer((plain) => {
+    const ip = plain.remoteAddress ?? 'unknown';
+    const count = (perIp.get(ip) ?? 0) + 1;
+    if (count > options.maxConnectionsPerIp) {
+      plain.end(options.refusal);
+      return;
+    }
+    perIp.set(ip, count);
+    open.add(plain);
+    plain.once('close', () => {
+      open.delete(plain);
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left === 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    });
+    plain.on('error', () => {});
+    if (!options.implicitTls) {
+      options.onConnection(plain);
+      return;
+    }
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: options.implicitTls });
+    secure.once('secure', () => options.onConnection(secure));
+    // A failed handshake (a plain-text client on the TLS port, a scanner) just ends the connection.
+    secure.once('error', () => plain.destroy());
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : options.port,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of open) socket.destroy();
+      await closed;
+    },
+  };
+}

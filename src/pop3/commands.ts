@@ -1,0 +1,272 @@
+import { type LoginAccount, LoginError } from '../core/auth/login.js';
+import { INBOX } from '../core/mailstore/folders.js';
+import type { Pop3Session } from './session.js';
+import { encodeMessage } from './transfer.js';
+
+type State = Pop3Session['state'];
+
+export interface Pop3Command {
+  states: readonly State[];
+  run(session: Pop3Session, argument: string): Promise<void> | void;
+}
+
+const AUTHORIZATION: readonly State[] = ['authorization'];
+const TRANSACTION: readonly State[] = ['transaction'];
+
+function capabilities(session: Pop3Session): string[] {
+  const before = session.state === 'authorization';
+  return [
+    'TOP',
+    'UIDL',
+    ...(before ? ['USER', 'SASL PLAIN'] : []),
+    'RESP-CODES',
+    'AUTH-RESP-CODE',
+    'PIPELINING',
+    ...(before && session.context.tls && !session.connection.secure ? ['STLS'] : []),
+    'IMPLEMENTATION Mailroom',
+  ];
+}
+
+async function failLogin(session: Pop3Session, text: string): Promise<void> {
+  session.authFailures += 1;
+  if (session.authFailures >= session.context.maxAuthFailures) {
+    session.err(`${text}; too many failures, closing`);
+    session.connection.close();
+    return;
+  }
+  session.err(text);
+}
+
+/** Checks credentials, takes the maildrop lock and lists the INBOX as this session will see it. */
+async function logIn(session: Pop3Session, address: string, password: string): Promise<void> {
+  const { context } = session;
+  let account: LoginAccount;
+  try {
+    account = await context.login.login({ address, password, protocol: 'pop3', ip: session.connection.remoteAddress });
+  } catch (error) {
+    if (error instanceof LoginError) {
+      // Unknown address and wrong password read the same; suspension and POP3 being off are told.
+      return failLogin(session, `[AUTH] ${error.message}`);
+    }
+    throw error;
+  }
+  const unlock = await context.lockMaildrop(account.accountId);
+  if (!unlock) {
+    session.err('[IN-USE] Another POP3 session has this mailbox open');
+    return;
+  }
+  const release = [unlock];
+  try {
+    const inbox = (await context.mail.folders.list(account.accountId)).find((folder) => folder.name === INBOX)!;
+    const stored = await context.mail.list(account.accountId, inbox.id);
+    const messages = stored
+      .filter((m) => !m.pop3Hidden && !m.flags.includes('\\Deleted'))
+      .map((m) => ({ uid: m.uid, key: m.key, size: m.crlfSize, deleted: false }));
+    const { connection } = session;
+    release.unshift(
+      await context.registerSession({ accountId: account.accountId, protocol: 'pop3', remoteIp: connection.remoteAddress, tls: connection.secure }),
+    );
+    release.unshift(
+      await context.subscribe((change) => {
+        if (change.kind !== 'account' || change.accountId !== account.accountId) return;
+        if (change.reason === 'sessions') connection.close();
+        else void recheck(session, account);
+      }),
+    );
+    session.maildrop = { account, inboxId: inbox.id, messages, release };
+  } catch (error) {
+    for (const undo of release) await undo().catch(() => {});
+    throw error;
+  }
+  session.state = 'transaction';
+  session.user = null;
+  session.ok(`Logged in; ${session.maildrop.messages.length} messages`);
+}
+
+/** A password change, suspension, POP3 being switched off or deletion ends the session. */
+async function recheck(session: Pop3Session, account: LoginAccount): Promise<void> {
+  const current = await session.context.login.current(account.accountId).catch(() => undefined);
+  if (current === undefined) return;
+  if (current === null || current.status !== 'active' || !current.pop3Enabled || current.passwordVersion !== account.passwordVersion) {
+    session.connection.close();
+  }
+}
+
+function decodePlain(response: string): { address: string; password: string } | null {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(response)) return null;
+  const [authzid, authcid, password] = Buffer.from(response, 'base64').toString('utf8').split('\0');
+  if (authcid === undefined || password === undefined || (authzid !== '' && authzid !== authcid)) return null;
+  return { address: authcid, password };
+}
+
+export const COMMANDS: Record<string, Pop3Command> = {
+  CAPA: {
+    states: ['authorization', 'transaction'],
+    run: (session) => session.multiline('Capability list follows', capabilities(session)),
+  },
+
+  QUIT: {
+    states: ['authorization', 'transaction'],
+    async run(session) {
+      const maildrop = session.maildrop;
+      if (!maildrop) {
+        session.ok('Bye');
+        session.connection.close();
+        return;
+      }
+      session.state = 'update';
+      const uids = maildrop.messages.filter((m) => m.deleted).map((m) => m.uid);
+      const { mail } = session.context;
+      const { accountId, pop3DeleteMode } = maildrop.account;
+      try {
+        if (uids.length > 0) {
+          if (pop3DeleteMode === 'remove') await mail.remove(accountId, maildrop.inboxId, uids);
+          else if (pop3DeleteMode === 'hide') await mail.hideFromPop3(accountId, maildrop.inboxId, uids);
+          else await mail.move(accountId, maildrop.inboxId, uids, 'Trash');
+        }
+        session.ok(`Bye; ${uids.length} messages deleted`);
+      } catch (error) {
+        session.context.log.warn({ err: error }, 'pop3 update failed');
+        session.err('[SYS/TEMP] The deleted messages could not be removed; they are still there');
+      } finally {
+        await session.release();
+        session.connection.close();
+      }
+    },
+  },
+
+  NOOP: { states: TRANSACTION, run: (session) => session.ok('') },
+
+  STLS: {
+    states: AUTHORIZATION,
+    async run(session) {
+      const { tls } = session.context;
+      if (!tls || session.connection.secure) {
+        session.err(session.connection.secure ? 'TLS is already active' : 'TLS is not available here');
+        return;
+      }
+      session.ok('Begin TLS negotiation');
+      await session.connection.upgradeToTls(tls).catch(() => session.connection.destroy());
+      // Whatever was said before TLS is forgotten (RFC 2595 §4).
+      session.user = null;
+    },
+  },
+
+  USER: {
+    states: AUTHORIZATION,
+    run(session, argument) {
+      if (argument.length === 0) return session.err('USER needs a mailbox address');
+      session.user = argument;
+      session.ok('Send PASS');
+    },
+  },
+
+  PASS: {
+    states: AUTHORIZATION,
+    async run(session, argument) {
+      if (session.user === null) return session.err('Send USER first');
+      const user = session.user;
+      session.user = null;
+      await logIn(session, user, argument);
+    },
+  },
+
+  AUTH: {
+    states: AUTHORIZATION,
+    async run(session, argument) {
+      const [mechanism = '', initial] = argument.split(' ');
+      if (mechanism === '') return session.multiline('Mechanisms follow', ['PLAIN']);
+      if (mechanism.toUpperCase() !== 'PLAIN') return session.err('Only SASL PLAIN is offered');
+      let response = initial;
+      if (response === undefined) {
+        session.connection.write('+ \r\n');
+        const line = await session.connection.readLine();
+        if (typeof line !== 'string') return session.err('Authentication cancelled');
+        response = line;
+      }
+      if (response === '*') return session.err('Authentication cancelled');
+      const credentials = response === '=' ? null : decodePlain(response);
+      if (!credentials) return failLogin(session, '[AUTH] Malformed SASL PLAIN response');
+      await logIn(session, credentials.address, credentials.password);
+    },
+  },
+
+  STAT: {
+    states: TRANSACTION,
+    run(session) {
+      const live = session.maildrop!.messages.filter((m) => !m.deleted);
+      session.ok(`${live.length} ${live.reduce((sum, m) => sum + m.size, 0)}`);
+    },
+  },
+
+  LIST: {
+    states: TRANSACTION,
+    run(session, argument) {
+      if (argument !== '') {
+        const message = session.message(argument);
+        if (!message) return session.err('No such message');
+        return session.ok(`${argument} ${message.size}`);
+      }
+      const messages = session.maildrop!.messages;
+      const lines = messages.flatMap((m, i) => (m.deleted ? [] : [`${i + 1} ${m.size}`]));
+      session.multiline(`${lines.length} messages`, lines);
+    },
+  },
+
+  UIDL: {
+    states: TRANSACTION,
+    run(session, argument) {
+      if (argument !== '') {
+        const message = session.message(argument);
+        if (!message) return session.err('No such message');
+        return session.ok(`${argument} ${message.key}`);
+      }
+      const messages = session.maildrop!.messages;
+      session.multiline('Unique-id listing follows', messages.flatMap((m, i) => (m.deleted ? [] : [`${i + 1} ${m.key}`])));
+    },
+  },
+
+  RETR: {
+    states: TRANSACTION,
+    async run(session, argument) {
+      const message = session.message(argument);
+      if (!message) return session.err('No such message');
+      const maildrop = session.maildrop!;
+      const raw = await session.context.mail.read(maildrop.account.accountId, maildrop.inboxId, message.uid);
+      session.connection.write(`+OK ${message.size} octets\r\n`);
+      await session.connection.writeAll(encodeMessage(raw));
+    },
+  },
+
+  TOP: {
+    states: TRANSACTION,
+    async run(session, argument) {
+      const [number = '', lines = ''] = argument.split(' ');
+      const message = session.message(number);
+      if (!message) return session.err('No such message');
+      if (!/^\d{1,9}$/.test(lines)) return session.err('TOP needs a message number and a line count');
+      const maildrop = session.maildrop!;
+      const raw = await session.context.mail.read(maildrop.account.accountId, maildrop.inboxId, message.uid);
+      session.connection.write('+OK Top of message follows\r\n');
+      await session.connection.writeAll(encodeMessage(raw, Number(lines)));
+    },
+  },
+
+  DELE: {
+    states: TRANSACTION,
+    run(session, argument) {
+      const message = session.message(argument);
+      if (!message) return session.err('No such message');
+      message.deleted = true;
+      session.ok(`Message ${argument} deleted`);
+    },
+  },
+
+  RSET: {
+    states: TRANSACTION,
+    run(session) {
+      for (const message of session.maildrop!.messages) message.deleted = false;
+      session.ok(`${session.maildrop!.messages.length} messages`);
+    },
+  },
+};

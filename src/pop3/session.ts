@@ -1,0 +1,124 @@
+import type { SecureContext } from 'node:tls';
+import { LoginError, type LoginAccount, type LoginService } from '../core/auth/login.js';
+import type { Change } from '../core/events/changes.js';
+import type { NewSession } from '../core/sessions/service.js';
+import type { MailStore } from '../core/mailstore/service.js';
+import { Connection, LINE_TOO_LONG } from '../net/connection.js';
+import { COMMANDS } from './commands.js';
+
+/** What a POP3 session needs from the rest of Mailroom. */
+export interface Pop3Context {
+  login: LoginService;
+  mail: MailStore;
+  /** Exclusive access to a maildrop across every gateway process; null when another session has it. */
+  lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null>;
+  subscribe(listener: (change: Change) => void): Promise<() => Promise<void>>;
+  /** Lists the session for support (GET /v1/mailboxes/{address}/sessions); answers its removal. */
+  registerSession(session: NewSession): Promise<() => Promise<void>>;
+  /** For STLS; null when TLS is not available on this port. */
+  tls: SecureContext | null;
+  idleTimeoutMs: number;
+  maxAuthFailures: number;
+  log: { warn(object: object, message: string): void };
+}
+
+/** A message as this session numbers it: the scan listing never changes during the session. */
+export interface ListedMessage {
+  uid: number;
+  /** The UIDL: the store's stable message key. */
+  key: number;
+  /** Octets as sent, with every line ending CRLF. */
+  size: number;
+  deleted: boolean;
+}
+
+export interface Maildrop {
+  account: LoginAccount;
+  inboxId: number;
+  messages: ListedMessage[];
+  /** Undo, in order: the change-feed subscription, the session listing, the lock. */
+  release: (() => Promise<void>)[];
+}
+
+export const MAX_LINE = 2048;
+
+export class Pop3Session {
+  state: 'authorization' | 'transaction' | 'update' = 'authorization';
+  /** USER given, awaiting PASS. */
+  user: string | null = null;
+  authFailures = 0;
+  maildrop: Maildrop | null = null;
+
+  constructor(
+    readonly connection: Connection,
+    readonly context: Pop3Context,
+  ) {}
+
+  ok(text: string): void {
+    this.connection.write(`+OK ${text}\r\n`);
+  }
+
+  err(text: string): void {
+    this.connection.write(`-ERR ${text}\r\n`);
+  }
+
+  /** A multi-line answer: lines starting with '.' are stuffed, then the terminating '.'. */
+  multiline(first: string, lines: string[]): void {
+    const body = lines.map((line) => (line.startsWith('.') ? `.${line}` : line)).join('\r\n');
+    this.connection.write(`+OK ${first}\r\n${body}${lines.length > 0 ? '\r\n' : ''}.\r\n`);
+  }
+
+  async run(): Promise<void> {
+    this.connection.setIdleTimeout(this.context.idleTimeoutMs, () => {
+      this.err('[SYS/TEMP] Idle for too long, closing');
+      this.connection.close();
+    });
+    this.ok('Mailroom POP3 ready');
+    try {
+      while (!this.connection.closed) {
+        const line = await this.connection.readLine();
+        if (line === null) break;
+        if (line === LINE_TOO_LONG) {
+          this.err('Command line too long');
+          continue;
+        }
+        await this.handle(line);
+      }
+    } finally {
+      await this.release();
+    }
+  }
+
+  private async handle(line: string): Promise<void> {
+    const [word = '', ...rest] = line.split(' ');
+    const command = COMMANDS[word.toUpperCase()];
+    if (!command || !command.states.includes(this.state)) {
+      this.err(command ? `${word.toUpperCase()} is not allowed now` : 'Unknown command');
+      return;
+    }
+    try {
+      await command.run(this, rest.join(' '));
+    } catch (error) {
+      if (error instanceof LoginError) {
+        this.err(`[AUTH] ${error.message}`);
+        return;
+      }
+      this.context.log.warn({ err: error }, 'pop3 command failed');
+      this.err('[SYS/TEMP] A temporary problem on the server; try again later');
+    }
+  }
+
+  /** A dropped connection deletes nothing; it only gives the maildrop back. */
+  async release(): Promise<void> {
+    const maildrop = this.maildrop;
+    this.maildrop = null;
+    if (!maildrop) return;
+    for (const undo of maildrop.release) await undo().catch(() => {});
+  }
+
+  message(argument: string): ListedMessage | null {
+    if (!/^\d{1,9}$/.test(argument)) return null;
+    const message = this.maildrop!.messages[Number(argument) - 1];
+    return message && !message.deleted ? message : null;
+  }
+}
