@@ -67,6 +67,7 @@ t.test('POST creates a domain with the default settings; GET reads the same reso
     'mailboxCount',
     'name',
     'status',
+    'suspendedDelivery',
     'unicodeName',
     'updatedAt',
   ]);
@@ -74,6 +75,7 @@ t.test('POST creates a domain with the default settings; GET reads the same reso
     name: 'fresh.test',
     unicodeName: 'fresh.test',
     status: 'active',
+    suspendedDelivery: 'receive',
     defaults: PLAIN_DEFAULTS,
     limits: NO_LIMITS,
     mailboxCount: 0,
@@ -98,7 +100,13 @@ t.test('POST creates a domain with the default settings; GET reads the same reso
     ip: '127.0.0.1',
     before: null,
   });
-  t.strictSame(items[0]!.after, { name: 'fresh.test', status: 'active', defaults: PLAIN_DEFAULTS, limits: NO_LIMITS });
+  t.strictSame(items[0]!.after, {
+    name: 'fresh.test',
+    status: 'active',
+    suspendedDelivery: 'receive',
+    defaults: PLAIN_DEFAULTS,
+    limits: NO_LIMITS,
+  });
 });
 
 t.test('POST takes settings in the resource shape; fields left out keep their defaults', async (t) => {
@@ -113,6 +121,7 @@ t.test('POST takes settings in the resource shape; fields left out keep their de
     name: 'shaped.test',
     unicodeName: 'shaped.test',
     status: 'suspended',
+    suspendedDelivery: 'receive',
     defaults: {
       quota: { storageBytes: 1048576, messages: null },
       protocols: { imap: true, pop3: false },
@@ -342,6 +351,7 @@ t.test('PATCH changes any subset of the writable fields; nested objects merge wi
     name: 'patchy.test',
     unicodeName: 'patchy.test',
     status: 'suspended',
+    suspendedDelivery: 'receive',
     defaults: { quota: { storageBytes: 1000, messages: 200 }, protocols: { imap: true, pop3: false }, pop3DeleteMode: 'hide' },
     limits: { maxMailboxes: 20, maxQuota: { storageBytes: null, messages: 500 } },
     mailboxCount: 0,
@@ -573,4 +583,14 @@ t.test('a key confined to one domain sees only that one; the others answer 404 a
   t.equal(own.json().defaults.pop3DeleteMode, 'trash');
   t.equal((await confined.delete(domainUrl('bücher-scope.example'))).statusCode, 204);
   t.equal((await confined.post('/v1/domains', { name: 'bücher-scope.example' })).statusCode, 201, 'a confined key may create its own domain');
+});
+
+t.test('suspendedDelivery: whether suspended mailboxes still receive mail', async (t) => {
+  const created = await admin.post('/v1/domains', { name: 'rejecting.test', suspendedDelivery: 'reject' });
+  t.equal(created.statusCode, 201, created.body);
+  t.equal(created.json().suspendedDelivery, 'reject');
+  const patched = await admin.patch('/v1/domains/rejecting.test', { suspendedDelivery: 'receive' });
+  t.equal(patched.statusCode, 200);
+  t.equal(patched.json().suspendedDelivery, 'receive');
+  t.equal((await admin.patch('/v1/domains/rejecting.test', { suspendedDelivery: 'bounce' })).statusCode, 400);
 });
