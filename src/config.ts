@@ -27,6 +27,12 @@ export interface Config {
   apiBodyLimit: number;
   /** Largest message accepted by any way in (LMTP, API, APPEND, import), in bytes. */
   maxMessageSize: number;
+  /** Open POP3 and IMAP connections one client address may hold, each protocol counted apart. */
+  maxConnectionsPerIp: number;
+  /** Failed logins after which a POP3 or IMAP connection is closed. */
+  maxAuthFailures: number;
+  /** POP3 inactivity timer; RFC 1939 asks for at least ten minutes. */
+  pop3IdleTimeoutMs: number;
 }
 
 /** A wrong environment value; its message is the one line the process prints before it stops. */
@@ -134,5 +140,8 @@ export function loadConfig(env: Env = process.env): Config {
     passwordMinLength: integer(env, 'MAILROOM_PASSWORD_MIN_LENGTH', 10, 1, 1024),
     apiBodyLimit: integer(env, 'MAILROOM_API_BODY_LIMIT', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxMessageSize: integer(env, 'MAILROOM_MAX_MESSAGE_SIZE', 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxConnectionsPerIp: integer(env, 'MAILROOM_MAX_CONNECTIONS_PER_IP', 50, 1, 100_000),
+    maxAuthFailures: integer(env, 'MAILROOM_MAX_AUTH_FAILURES', 3, 1, 100),
+    pop3IdleTimeoutMs: integer(env, 'MAILROOM_POP3_IDLE_TIMEOUT', 600, 600, 86_400) * 1000,
   };
 }

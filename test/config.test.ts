@@ -31,6 +31,10 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     logLevel: 'info',
     passwordMinLength: 10,
     apiBodyLimit: 1024 * 1024,
+    maxMessageSize: 50 * 1024 * 1024,
+    maxConnectionsPerIp: 50,
+    maxAuthFailures: 3,
+    pop3IdleTimeoutMs: 600_000,
   });
 });
 
@@ -60,6 +64,10 @@ t.test('every variable is read', async (t) => {
     MAILROOM_LOG_LEVEL: 'DEBUG',
     MAILROOM_PASSWORD_MIN_LENGTH: '12',
     MAILROOM_API_BODY_LIMIT: '2048',
+    MAILROOM_MAX_MESSAGE_SIZE: '1048576',
+    MAILROOM_MAX_CONNECTIONS_PER_IP: '10',
+    MAILROOM_MAX_AUTH_FAILURES: '5',
+    MAILROOM_POP3_IDLE_TIMEOUT: '900',
   });
   t.same(config, {
     host: '0.0.0.0',
@@ -78,6 +86,10 @@ t.test('every variable is read', async (t) => {
     logLevel: 'debug',
     passwordMinLength: 12,
     apiBodyLimit: 2048,
+    maxMessageSize: 1048576,
+    maxConnectionsPerIp: 10,
+    maxAuthFailures: 5,
+    pop3IdleTimeoutMs: 900_000,
   });
 });
 
@@ -139,6 +151,9 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_PASSWORD_MIN_LENGTH', { MAILROOM_PASSWORD_MIN_LENGTH: '1025' }],
   ['MAILROOM_API_BODY_LIMIT', { MAILROOM_API_BODY_LIMIT: '1mb' }],
   ['MAILROOM_API_BODY_LIMIT', { MAILROOM_API_BODY_LIMIT: '1023' }],
+  ['MAILROOM_MAX_MESSAGE_SIZE', { MAILROOM_MAX_MESSAGE_SIZE: '10M' }],
+  ['MAILROOM_POP3_IDLE_TIMEOUT', { MAILROOM_POP3_IDLE_TIMEOUT: '60' }],
+  ['MAILROOM_MAX_AUTH_FAILURES', { MAILROOM_MAX_AUTH_FAILURES: '0' }],
   // A value pasted with a line break must still give one line to print.
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '80\n80' }],
   ['MAILROOM_LOG_LEVEL', { MAILROOM_LOG_LEVEL: 'info\r\nwarn' }],

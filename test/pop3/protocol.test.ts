@@ -341,3 +341,33 @@ t.test('a second gateway on the same database answers IN-USE', { skip: pop3.url 
   await second.command('USER shared@pop.test');
   t.match(await second.command(`PASS ${PASSWORD}`), /^\+OK/);
 });
+
+t.test('a remembered password stops working the moment the password changes', async (t) => {
+  await pop3.mailbox('cache@pop.test');
+  for (let i = 0; i < 2; i++) (await session('cache@pop.test')).command('QUIT');
+  await services.mailboxes.setPassword('cache@pop.test', { password: 'the next password' }, ACTOR);
+  const client = await LineClient.connect(pop3.port);
+  t.teardown(() => client.close());
+  await client.readLine();
+  await client.command('USER cache@pop.test');
+  t.match(await client.command(`PASS ${PASSWORD}`), /^-ERR \[AUTH\]/, 'the old password is refused');
+  await client.command('USER cache@pop.test');
+  t.match(await client.command('PASS the next password'), /^\+OK/, 'the new one works');
+});
+
+t.test('idle sessions are closed, and one address may hold only so many connections', async (t) => {
+  const limited = await startTestPop3(t, { maxConnectionsPerIp: 2, idleTimeoutMs: 300 });
+  const idle = await LineClient.connect(limited.port);
+  t.match(await idle.readLine(), /^\+OK/);
+  t.match(await idle.readLine(), /^-ERR .*idle/i, 'told why');
+  t.equal(await idle.readLine(), null, 'then closed');
+
+  const first = await LineClient.connect(limited.port);
+  const second = await LineClient.connect(limited.port);
+  const third = await LineClient.connect(limited.port);
+  t.teardown(() => [first, second, third].forEach((c) => c.close()));
+  t.match(await first.readLine(), /^\+OK/);
+  t.match(await second.readLine(), /^\+OK/);
+  t.match(await third.readLine(), /^-ERR \[SYS\/TEMP\] Too many connections/);
+  t.equal(await third.readLine(), null);
+});

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
 import { accounts } from '../../db/schema/index.js';
@@ -27,7 +28,40 @@ export interface LoginAccount {
 // Verified when the address is unknown, so that answer takes as long as a wrong password.
 let decoyHash: Promise<string> | undefined;
 
+/**
+ * Remembers passwords that verified, as a keyed digest, so a client logging in every minute does
+ * not cost an argon2 verification each time (Dovecot's auth cache does the same). An entry holds
+ * only while the stored hash is the one it was made from: a new password misses it at once.
+ * Wrong passwords are never remembered, so guessing stays as slow as argon2 makes it.
+ */
+class VerifiedPasswords {
+  private readonly key = randomBytes(32);
+  private readonly entries = new Map<number, { passwordHash: string; digest: Buffer; expires: number }>();
+
+  constructor(
+    private readonly capacity = 10_000,
+    private readonly ttlMs = 15 * 60_000,
+  ) {}
+
+  private digest(password: string): Buffer {
+    return createHmac('sha256', this.key).update(password).digest();
+  }
+
+  has(accountId: number, passwordHash: string, password: string): boolean {
+    const entry = this.entries.get(accountId);
+    if (!entry || entry.passwordHash !== passwordHash || entry.expires < Date.now()) return false;
+    return timingSafeEqual(entry.digest, this.digest(password));
+  }
+
+  remember(accountId: number, passwordHash: string, password: string): void {
+    this.entries.delete(accountId);
+    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(accountId, { passwordHash, digest: this.digest(password), expires: Date.now() + this.ttlMs });
+  }
+}
+
 export function createLoginService(db: Database) {
+  const verified = new VerifiedPasswords();
   return {
     /**
      * Checks a mail client's credentials. Unknown address and wrong password give the same
@@ -48,7 +82,9 @@ export function createLoginService(db: Database) {
         await verifyPassword(await decoyHash, input.password);
         throw invalid;
       }
-      const { valid, needsRehash } = await verifyPassword(row.passwordHash, input.password);
+      const { valid, needsRehash } = verified.has(row.id, row.passwordHash, input.password)
+        ? { valid: true, needsRehash: false }
+        : await verifyPassword(row.passwordHash, input.password);
       if (!valid) throw invalid;
       // Only after the password is right, so these answers tell nothing to a guesser.
       if (row.status === 'suspended') throw new LoginError('mailbox_suspended', 'The mailbox is suspended');
@@ -56,6 +92,7 @@ export function createLoginService(db: Database) {
         throw new LoginError('protocol_disabled', `${input.protocol.toUpperCase()} is disabled for this mailbox`);
       }
       const upgraded = needsRehash ? await hashPassword(input.password) : null;
+      verified.remember(row.id, upgraded ?? row.passwordHash, input.password);
       await db
         .update(accounts)
         .set({
