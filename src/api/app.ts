@@ -14,8 +14,12 @@ import { sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditEventRoutes } from './routes/audit-events.js';
 import { domainRoutes } from './routes/domains.js';
+import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
+import { mboxRoutes } from './routes/mbox.js';
+import { messageRoutes } from './routes/messages.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { Problem } from './schemas/common.js';
 import { compileValidator } from './validation.js';
 
@@ -26,7 +30,13 @@ export interface AppOptions {
   logLevel: LogLevel;
   /** Largest request body read, in bytes. */
   bodyLimit: number;
+  /** Largest message the delivery route takes, in bytes; MAILROOM_MAX_MESSAGE_SIZE's default when left out. */
+  maxMessageSize?: number;
+  /** Largest mbox the import route reads (whole, into memory); 20 messages' worth when left out. */
+  maxImportSize?: number;
 }
+
+const DEFAULT_MAX_MESSAGE_SIZE = 50 * 1024 * 1024;
 
 /** A caller's X-Request-Id is kept when it is short and plain, so it can be traced across systems. */
 function requestId(request: RawRequest): string {
@@ -34,7 +44,13 @@ function requestId(request: RawRequest): string {
   return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
 }
 
-export async function buildApp({ services, logLevel, bodyLimit }: AppOptions): Promise<Api> {
+export async function buildApp({
+  services,
+  logLevel,
+  bodyLimit,
+  maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
+  maxImportSize = 20 * maxMessageSize,
+}: AppOptions): Promise<Api> {
   const app = Fastify({
     logger: {
       level: logLevel,
@@ -77,8 +93,12 @@ export async function buildApp({ services, logLevel, bodyLimit }: AppOptions): P
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, apiKeyRoutes, auditEventRoutes]) {
+  for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, folderRoutes, apiKeyRoutes, auditEventRoutes, sessionRoutes]) {
     await app.register(routes, { services });
+  }
+  // Each registers its own body parser, seen by its own routes only.
+  for (const routes of [messageRoutes, mboxRoutes]) {
+    await app.register(routes, { services, maxMessageSize, maxImportSize });
   }
   return app;
 }

@@ -66,3 +66,39 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     },
   };
 }
+
+export interface PortPair {
+  /** The plain port, where STARTTLS/STLS is offered; undefined when off. */
+  plain?: number;
+  /** The implicit-TLS port; undefined when off. */
+  secure?: number;
+  close(): Promise<void>;
+}
+
+/** A mail door's two listeners: plain (upgraded in-band) and implicit TLS; either may be off. */
+export async function listenPair(
+  options: Omit<ListenerOptions, 'port' | 'implicitTls'> & { port: number | null; securePort: number | null; tls: SecureContext },
+): Promise<PortPair> {
+  const listeners: Listener[] = [];
+  const pair: PortPair = {
+    close: async () => {
+      await Promise.all(listeners.map((listener) => listener.close()));
+    },
+  };
+  try {
+    if (options.port !== null) {
+      const listener = await listen({ ...options, port: options.port });
+      listeners.push(listener);
+      pair.plain = listener.port;
+    }
+    if (options.securePort !== null) {
+      const listener = await listen({ ...options, port: options.securePort, implicitTls: options.tls });
+      listeners.push(listener);
+      pair.secure = listener.port;
+    }
+  } catch (error) {
+    await pair.close();
+    throw error;
+  }
+  return pair;
+}

@@ -1,7 +1,6 @@
-import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import { Connection } from '../net/connection.js';
-import { type Listener, listen } from '../net/listener.js';
+import { listenPair } from '../net/listener.js';
 import { MAX_LINE, type Pop3Context, Pop3Session } from './session.js';
 
 export interface Pop3Options {
@@ -24,45 +23,18 @@ const REFUSAL = '-ERR [SYS/TEMP] Too many connections from your address\r\n';
 
 /** The POP3 door: RFC 1939 with CAPA, STLS, SASL PLAIN and response codes, on one or two ports. */
 export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
-  const listeners: Listener[] = [];
-  const ports: Pop3Server['ports'] = {};
   const context: Pop3Context = { ...options.context, tls: options.tls };
-  const serve = (socket: Socket) => {
-    const session = new Pop3Session(new Connection(socket, MAX_LINE), context);
-    session.run().catch((error) => options.context.log.warn({ err: error }, 'pop3 session failed'));
-  };
-  try {
-    if (options.port !== null) {
-      const listener = await listen({
-        host: options.host,
-        port: options.port,
-        maxConnectionsPerIp: options.maxConnectionsPerIp,
-        refusal: REFUSAL,
-        onConnection: serve,
-      });
-      listeners.push(listener);
-      ports.pop3 = listener.port;
-    }
-    if (options.securePort !== null) {
-      const listener = await listen({
-        host: options.host,
-        port: options.securePort,
-        implicitTls: options.tls,
-        maxConnectionsPerIp: options.maxConnectionsPerIp,
-        refusal: REFUSAL,
-        onConnection: serve,
-      });
-      listeners.push(listener);
-      ports.pop3s = listener.port;
-    }
-  } catch (error) {
-    await Promise.all(listeners.map((listener) => listener.close()));
-    throw error;
-  }
-  return {
-    ports,
-    close: async () => {
-      await Promise.all(listeners.map((listener) => listener.close()));
+  const pair = await listenPair({
+    host: options.host,
+    port: options.port,
+    securePort: options.securePort,
+    tls: options.tls,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    refusal: REFUSAL,
+    onConnection(socket) {
+      const session = new Pop3Session(new Connection(socket, MAX_LINE), context);
+      session.run().catch((error) => options.context.log.warn({ err: error }, 'pop3 session failed'));
     },
-  };
+  });
+  return { ports: { pop3: pair.plain, pop3s: pair.secure }, close: pair.close };
 }

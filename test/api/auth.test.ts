@@ -48,7 +48,8 @@ interface Case {
   variant?: string;
   allowed: readonly Role[];
   success: number;
-  request(): Promise<Omit<InjectOptions, 'headers'>>;
+  /** Headers other than Authorization, e.g. the content type of a raw body. */
+  request(): Promise<Omit<InjectOptions, 'headers'> & { headers?: Record<string, string> }>;
 }
 
 const WRITERS = ['admin', 'provisioner'] as const;
@@ -143,6 +144,32 @@ const CASES: Case[] = [
   { route: 'GET /v1/api-keys', allowed: ['admin'], success: 200, request: async () => ({ method: 'GET', url: '/v1/api-keys' }) },
   { route: 'DELETE /v1/api-keys/{id}', allowed: ['admin'], success: 204, request: async () => ({ method: 'DELETE', url: `/v1/api-keys/${await freshKeyId()}` }) },
   { route: 'GET /v1/audit-events', allowed: ['admin', 'support'], success: 200, request: async () => ({ method: 'GET', url: '/v1/audit-events' }) },
+  { route: 'GET /v1/mailboxes/{address}/folders', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/folders` }) },
+  { route: 'GET /v1/mailboxes/{address}/sessions', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/sessions` }) },
+  { route: 'DELETE /v1/mailboxes/{address}/sessions', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/sessions` }) },
+  {
+    route: 'POST /v1/mailboxes/{address}/messages',
+    allowed: WRITERS,
+    success: 201,
+    request: async () => ({
+      method: 'POST',
+      url: `/v1/mailboxes/${sharedMailbox}/messages`,
+      headers: { 'content-type': 'message/rfc822' },
+      payload: `Subject: ${unique()}\r\n\r\nx\r\n`,
+    }),
+  },
+  { route: 'GET /v1/mailboxes/{address}/export', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/export` }) },
+  {
+    route: 'POST /v1/mailboxes/{address}/import',
+    allowed: WRITERS,
+    success: 200,
+    request: async () => ({
+      method: 'POST',
+      url: `/v1/mailboxes/${sharedMailbox}/import`,
+      headers: { 'content-type': 'application/mbox' },
+      payload: `From x Thu Jan  1 00:00:00 2026\nSubject: ${unique()}\n\nx\n\n`,
+    }),
+  },
 ];
 
 /** Id of the newest audit event: every mutation writes one, so an unchanged id means nothing changed. */
@@ -174,7 +201,7 @@ t.test('role matrix', async (t) => {
       const name = `${role} ${c.route}${c.variant ? ` (${c.variant})` : ''}`;
       const request = await c.request();
       const before = await newestEvent();
-      const response = await app.inject({ ...request, headers: keys[role] });
+      const response = await app.inject({ ...request, headers: { ...request.headers, ...keys[role] } });
       if (c.allowed.includes(role)) {
         t.equal(response.statusCode, c.success, `${name}: allowed (${response.body.slice(0, 200)})`);
       } else {

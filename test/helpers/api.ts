@@ -23,12 +23,13 @@ export async function buildTestApi(
   options: { bodyLimit?: number; passwordMinLength?: number; maxMessageSize?: number } = {},
 ): Promise<TestApi> {
   const database = await freshDatabase(t);
+  const maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
   const services = createServices(database.db, {
     passwordPolicy: { minLength: options.passwordMinLength ?? 10 },
     bootstrapToken: ADMIN_TOKEN,
-    maxMessageSize: options.maxMessageSize ?? 1024 * 1024,
+    maxMessageSize,
   });
-  const app = await buildApp({ services, logLevel: 'silent', bodyLimit: options.bodyLimit ?? 1024 * 1024 });
+  const app = await buildApp({ services, logLevel: 'silent', bodyLimit: options.bodyLimit ?? 1024 * 1024, maxMessageSize });
   t.teardown(() => app.close());
   return {
     app,

@@ -42,9 +42,9 @@ export function installIdempotency(app: FastifyInstance, services: Services): vo
         detail: 'Idempotency-Key must be 1 to 255 visible ASCII characters',
       });
     }
-    const requestHash = createHash('sha256')
-      .update(`${request.method} ${request.url}\n${canonicalJson(request.body ?? null)}`)
-      .digest('hex');
+    // Raw bodies (a message, an mbox) are hashed as the bytes they are.
+    const body = Buffer.isBuffer(request.body) ? request.body : canonicalJson(request.body ?? null);
+    const requestHash = createHash('sha256').update(`${request.method} ${request.url}\n`).update(body).digest('hex');
     const claim = await services.idempotency.claim(request.principal.id, key, requestHash);
     if (claim.state === 'new') {
       request.idempotencyKey = key;

@@ -85,6 +85,11 @@ export function createAuditService(db: Database) {
       });
     },
 
+    /** For changes the core commits in transactions of its own (mail delivery, import): recorded right after. */
+    async recordAfter(actor: Actor, entry: AuditEntry): Promise<void> {
+      await this.record(db, actor, entry);
+    },
+
     /** Newest first. A domain-confined actor sees only events of its own domains. */
     async list(filter: AuditFilter, page: PageRequest, actor: Actor): Promise<Page<AuditEventView>> {
       const conditions: (SQL | undefined)[] = [
