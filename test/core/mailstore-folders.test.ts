@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import t from 'tap';
 import type { Actor } from '../../src/core/actor.js';
@@ -52,7 +53,6 @@ async function usageOf(address: string) {
 }
 
 async function refCount(raw: Buffer): Promise<number | null> {
-  const { createHash } = await import('node:crypto');
   const hash = createHash('sha256').update(raw).digest('hex');
   const [row] = await database.db.select({ refCount: blobs.refCount }).from(blobs).where(eq(blobs.hash, hash));
   return row ? row.refCount : null;

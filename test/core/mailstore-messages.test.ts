@@ -368,6 +368,7 @@ t.test('expunge removes only \\Deleted messages, and only among the given UIDs',
   const raws = [1, 2, 3, 4, 5].map((i) => message(`expunge ${i}`, 'y'.repeat(i * 10)));
   for (const raw of raws) await mail.append(box.id, 'INBOX', raw);
   await mail.changeFlags(box.id, inbox, [2, 3, 5], 'add', ['\\Deleted']);
+  t.strictSame(await mail.expunge(box.id, inbox, []), [], 'UID EXPUNGE of no UIDs expunges nothing');
   t.strictSame(await mail.expunge(box.id, inbox, [1, 2, 3]), [2, 3], 'UID EXPUNGE: only the given ones that are \\Deleted');
   t.strictSame((await mail.list(box.id, inbox)).map((m) => m.uid), [1, 4, 5]);
   t.strictSame(await usageOf(box), { messages: 3, storageBytes: raws[0]!.length + raws[3]!.length + raws[4]!.length });

@@ -270,7 +270,8 @@ t.test('concurrent deliveries and expunges keep counters and references exact', 
   const boxes = await Promise.all(['c1', 'c2', 'c3'].map((l) => newMailbox(`${l}@quota.test`, { quota: { storageBytes: null, messages: 20 } })));
   const shared = Array.from({ length: 10 }, () => message(300));
   const work: Promise<unknown>[] = [];
-  for (const raw of shared) work.push(mail.deliver(raw, boxes.map((b) => b.address)));
+  // Half of them name the recipients in the opposite order: the account locks must not deadlock.
+  shared.forEach((raw, i) => work.push(mail.deliver(raw, (i % 2 ? [...boxes].reverse() : boxes).map((b) => b.address))));
   for (let i = 0; i < 10; i++) work.push(mail.deliver(shared[i % 3]!, [boxes[i % 3]!.address]));
   await Promise.all(work);
   const more: Promise<unknown>[] = [];
@@ -296,4 +297,29 @@ t.test('concurrent deliveries and expunges keep counters and references exact', 
     references.map((r) => [r.hash, r.n]).sort(),
     'ref_count equals the messages using each blob, and no unused blob is left',
   );
+});
+
+t.test('a blob freed by one mailbox while another receives the same bytes stays consistent', async (t) => {
+  const giver = await newMailbox('free-a@quota.test');
+  const taker = await newMailbox('free-b@quota.test');
+  const raw = message(700);
+  for (let round = 0; round < 20; round++) {
+    const [delivered] = await mail.deliver(raw, [giver.address]);
+    if (!delivered?.delivered) throw new Error('setup delivery failed');
+    // The giver drops its only copy (ref_count to 0, the blob row deleted) while the taker's
+    // delivery of the same bytes inserts or re-references that row.
+    const [removed, results] = await Promise.all([
+      mail.remove(giver.id, giver.inbox, [delivered.uid]),
+      mail.deliver(raw, [taker.address]),
+    ]);
+    t.strictSame(removed, [delivered.uid]);
+    t.match(results, [{ delivered: true }]);
+  }
+  t.equal(await refCount(raw), 20, 'the taker’s twenty copies hold the blob');
+  const stored = await assertExact(t, taker, 'taker');
+  t.equal(stored.messages, 20);
+  await assertExact(t, giver, 'giver');
+  for (const m of await mail.list(taker.id, taker.inbox)) {
+    if (!(await mail.read(taker.id, taker.inbox, m.uid)).equals(raw)) t.fail(`UID ${m.uid} reads wrong`);
+  }
 });

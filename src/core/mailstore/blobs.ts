@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { blobs } from '../../db/schema/index.js';
 
@@ -24,7 +24,10 @@ export async function addBlobReferences(tx: Executor, hashes: string[]): Promise
 export async function releaseBlobs(tx: Executor, hashes: string[]): Promise<void> {
   if (hashes.length === 0) return;
   await changeReferences(tx, hashes, -1);
-  await tx.delete(blobs).where(and(inArray(blobs.hash, [...new Set(hashes)]), eq(blobs.refCount, 0)));
+  // One array parameter: a folder or mailbox can hold more blobs than a statement takes parameters.
+  await tx
+    .delete(blobs)
+    .where(and(sql`${blobs.hash} = any(${sql.param([...new Set(hashes)])}::text[])`, eq(blobs.refCount, 0)));
 }
 
 async function changeReferences(tx: Executor, hashes: string[], sign: 1 | -1): Promise<void> {

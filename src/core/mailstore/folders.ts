@@ -1,10 +1,10 @@
 import { and, asc, eq, like, or, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
-import { folders, messages } from '../../db/schema/index.js';
+import { accounts, folders, messages } from '../../db/schema/index.js';
 import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
 import { publishChange } from '../events/changes.js';
 import { releaseBlobs } from './blobs.js';
-import { adjustUsage, lockAccount } from './quota.js';
+import { adjustUsage, lockAccount, type QuotaState } from './quota.js';
 import { likePrefix } from '../search.js';
 
 export const INBOX = 'INBOX';
@@ -72,6 +72,11 @@ const withChildren = (name: string) => or(eq(folders.name, name), childrenOf(nam
 
 export function createFolderService(db: Database) {
   return {
+    /** One folder by name (INBOX in any case); folder_not_found when there is none. */
+    async get(accountId: number, name: string): Promise<FolderRow> {
+      return findFolder(db, accountId, name);
+    },
+
     async list(accountId: number): Promise<FolderRow[]> {
       return db.select().from(folders).where(eq(folders.accountId, accountId)).orderBy(asc(folders.name));
     },
@@ -162,6 +167,70 @@ export function createFolderService(db: Database) {
         await adjustUsage(tx, accountId, -gone.reduce((sum, m) => sum + m.size, 0), -gone.length);
         await publishChange(tx, { kind: 'folders', accountId });
       });
+    },
+
+    /** SUBSCRIBE / UNSUBSCRIBE (RFC 3501 §6.3.6): only a folder that exists can be subscribed. */
+    async subscribe(accountId: number, name: string, subscribed: boolean): Promise<void> {
+      const normalized = normalizeFolderName(name);
+      const [row] = await db
+        .update(folders)
+        .set({ subscribed })
+        .where(and(eq(folders.accountId, accountId), eq(folders.name, normalized)))
+        .returning({ id: folders.id });
+      if (!row) throw new NotFoundError('folder_not_found', `There is no folder ${normalized}`);
+    },
+
+    /**
+     * Renaming INBOX (RFC 3501 §6.3.5): a new folder takes every INBOX message with its UID, and
+     * INBOX stays, empty, with tombstones so its sessions see them go. Folders below INBOX stay.
+     */
+    async renameInbox(accountId: number, to: string): Promise<FolderRow> {
+      const target = normalizeFolderName(to);
+      if (target === INBOX) throw new InvalidError('invalid_folder_name', 'INBOX cannot be renamed to INBOX', { field: 'folder' });
+      return db.transaction(async (tx) => {
+        await lockAccount(tx, accountId);
+        const inbox = await findFolder(tx, accountId, INBOX, true);
+        const { uidNext, highestModseq, messageCount, storageBytes } = inbox;
+        const [created] = await tx
+          .insert(folders)
+          .values({ accountId, name: target, uidNext, highestModseq, messageCount, storageBytes })
+          .onConflictDoNothing()
+          .returning();
+        if (!created) throw new ConflictError('folder_exists', `The folder ${target} exists already`);
+        const inInbox = and(eq(messages.accountId, accountId), eq(messages.folderId, inbox.id));
+        const [moved] = await tx.update(messages).set({ folderId: created.id }).where(inInbox).returning({ uid: messages.uid });
+        if (moved) {
+          const [emptied] = await tx
+            .update(folders)
+            .set({ highestModseq: sql`${folders.highestModseq} + 1`, messageCount: 0, storageBytes: 0 })
+            .where(and(eq(folders.accountId, accountId), eq(folders.id, inbox.id)))
+            .returning({ modseq: folders.highestModseq });
+          await tx.execute(sql`
+            insert into expunged (account_id, folder_id, uid, modseq)
+            select account_id, ${inbox.id}, uid, ${emptied!.modseq} from messages
+            where account_id = ${accountId} and folder_id = ${created.id}
+            on conflict (account_id, folder_id, uid) do update set modseq = excluded.modseq`);
+          await publishChange(tx, { kind: 'messages', accountId, folderId: inbox.id, modseq: emptied!.modseq });
+        }
+        await publishChange(tx, { kind: 'folders', accountId });
+        return created;
+      });
+    },
+
+    /** The mailbox's quota (null: unlimited) and usage counters, for IMAP GETQUOTA. */
+    async quota(accountId: number): Promise<QuotaState> {
+      const [row] = await db
+        .select({
+          id: accounts.id,
+          quotaBytes: accounts.quotaBytes,
+          quotaMessages: accounts.quotaMessages,
+          usedBytes: accounts.usedBytes,
+          usedMessages: accounts.usedMessages,
+        })
+        .from(accounts)
+        .where(eq(accounts.id, accountId));
+      if (!row) throw new NotFoundError('mailbox_not_found', 'The mailbox no longer exists');
+      return row;
     },
   };
 }

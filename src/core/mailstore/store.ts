@@ -43,28 +43,39 @@ export async function placeMessages(
     .where(and(eq(folders.accountId, accountId), eq(folders.id, folder.id)))
     .returning({ uidNext: folders.uidNext, modseq: folders.highestModseq });
   const firstUid = slot!.uidNext - list.length;
-  await tx.insert(messages).values(
-    list.map((m, i) => ({
-      accountId,
-      folderId: folder.id,
-      uid: firstUid + i,
-      modseq: slot!.modseq,
-      flags: m.flags,
-      internalDate: m.internalDate,
-      size: m.size,
-      crlfSize: m.crlfSize,
-      blobHash: m.blobHash,
-      envelope: m.index.envelope,
-      bodyStructure: m.index.structure,
-      headerFields: m.index.headers,
-      subject: m.index.subject,
-      fromAddress: m.index.from,
-      toAddress: m.index.to,
-      sentDate: m.index.sentDate,
-    })),
-  );
+  const rows = list.map((m, i) => ({
+    accountId,
+    folderId: folder.id,
+    uid: firstUid + i,
+    modseq: slot!.modseq,
+    flags: m.flags,
+    internalDate: m.internalDate,
+    size: m.size,
+    crlfSize: m.crlfSize,
+    blobHash: m.blobHash,
+    envelope: m.index.envelope,
+    bodyStructure: m.index.structure,
+    headerFields: m.index.headers,
+    subject: m.index.subject,
+    fromAddress: m.index.from,
+    toAddress: m.index.to,
+    sentDate: m.index.sentDate,
+  }));
+  for (const chunk of chunked(rows)) await tx.insert(messages).values(chunk);
   await publishChange(tx, { kind: 'messages', accountId, folderId: folder.id, modseq: slot!.modseq });
   return list.map((_, i) => ({ uid: firstUid + i, modseq: slot!.modseq }));
+}
+
+/**
+ * Rows per INSERT: a statement takes at most 65,535 parameters (a message row uses 17), and
+ * drizzle builds a huge VALUES list recursively. UID MOVE 1:* of a big folder needs many.
+ */
+const INSERT_CHUNK = 1000;
+
+function chunked<T>(list: T[]): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < list.length; i += INSERT_CHUNK) chunks.push(list.slice(i, i + INSERT_CHUNK));
+  return chunks;
 }
 
 /** One parameter however many UIDs: a folder may hold more messages than Postgres takes parameters. */
@@ -108,10 +119,12 @@ export async function removeMessages(tx: Executor, accountId: number, folderId: 
     })
     .where(and(eq(folders.accountId, accountId), eq(folders.id, folderId)))
     .returning({ modseq: folders.highestModseq });
-  await tx
-    .insert(expunged)
-    .values(gone.map((m) => ({ accountId, folderId, uid: m.uid, modseq: folder!.modseq })))
-    .onConflictDoUpdate({ target: [expunged.accountId, expunged.folderId, expunged.uid], set: { modseq: folder!.modseq } });
+  for (const chunk of chunked(gone)) {
+    await tx
+      .insert(expunged)
+      .values(chunk.map((m) => ({ accountId, folderId, uid: m.uid, modseq: folder!.modseq })))
+      .onConflictDoUpdate({ target: [expunged.accountId, expunged.folderId, expunged.uid], set: { modseq: folder!.modseq } });
+  }
   await publishChange(tx, { kind: 'messages', accountId, folderId, modseq: folder!.modseq });
   return gone.sort((a, b) => a.uid - b.uid);
 }
