@@ -118,20 +118,22 @@ export const COMMANDS: Record<string, Pop3Command> = {
       const uids = maildrop.messages.filter((m) => m.deleted).map((m) => m.uid);
       const { mail } = session.context;
       const { accountId, pop3DeleteMode } = maildrop.account;
+      let removed = true;
       try {
         if (uids.length > 0) {
           if (pop3DeleteMode === 'remove') await mail.remove(accountId, maildrop.inboxId, uids);
           else if (pop3DeleteMode === 'hide') await mail.hideFromPop3(accountId, maildrop.inboxId, uids);
           else await mail.move(accountId, maildrop.inboxId, uids, 'Trash');
         }
-        session.ok(`Bye; ${uids.length} messages deleted`);
       } catch (error) {
         session.context.log.warn({ err: error }, 'pop3 update failed');
-        session.err('[SYS/TEMP] The deleted messages could not be removed; they are still there');
-      } finally {
-        await session.release();
-        session.connection.close();
+        removed = false;
       }
+      // The lock goes before the answer: a client that logs in again at once must find it free.
+      await session.release();
+      if (removed) session.ok(`Bye; ${uids.length} messages deleted`);
+      else session.err('[SYS/TEMP] The deleted messages could not be removed; they are still there');
+      session.connection.close();
     },
   },
 

@@ -344,7 +344,7 @@ t.test('a second gateway on the same database answers IN-USE', { skip: pop3.url 
 
 t.test('a remembered password stops working the moment the password changes', async (t) => {
   await pop3.mailbox('cache@pop.test');
-  for (let i = 0; i < 2; i++) (await session('cache@pop.test')).command('QUIT');
+  for (let i = 0; i < 2; i++) await (await session('cache@pop.test')).command('QUIT');
   await services.mailboxes.setPassword('cache@pop.test', { password: 'the next password' }, ACTOR);
   const client = await LineClient.connect(pop3.port);
   t.teardown(() => client.close());
