@@ -33,6 +33,10 @@ export interface Config {
   maxAuthFailures: number;
   /** POP3 inactivity timer; RFC 1939 asks for at least ten minutes. */
   pop3IdleTimeoutMs: number;
+  /** IMAP autologout timer; RFC 3501 asks for at least thirty minutes. */
+  imapIdleTimeoutMs: number;
+  /** Whether IMAP takes passwords without TLS from addresses other than loopback. */
+  allowPlaintextAuth: boolean;
 }
 
 /** A wrong environment value; its message is the one line the process prints before it stops. */
@@ -112,6 +116,13 @@ function adminToken(env: Env, name: string): string | null {
   return value;
 }
 
+function flag(env: Env, name: string): boolean {
+  const value = text(env, name)?.toLowerCase() ?? 'false';
+  if (value === 'true' || value === '1' || value === 'yes') return true;
+  if (value === 'false' || value === '0' || value === 'no') return false;
+  throw new ConfigError(name, `'${value}' is not true or false`);
+}
+
 /** Reads and validates the whole configuration; the only place that looks at the environment. */
 export function loadConfig(env: Env = process.env): Config {
   const tlsCertPath = text(env, 'MAILROOM_TLS_CERT');
@@ -143,5 +154,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxConnectionsPerIp: integer(env, 'MAILROOM_MAX_CONNECTIONS_PER_IP', 50, 1, 100_000),
     maxAuthFailures: integer(env, 'MAILROOM_MAX_AUTH_FAILURES', 3, 1, 100),
     pop3IdleTimeoutMs: integer(env, 'MAILROOM_POP3_IDLE_TIMEOUT', 600, 600, 86_400) * 1000,
+    imapIdleTimeoutMs: integer(env, 'MAILROOM_IMAP_IDLE_TIMEOUT', 1800, 1800, 86_400) * 1000,
+    allowPlaintextAuth: flag(env, 'MAILROOM_ALLOW_PLAINTEXT_AUTH'),
   };
 }

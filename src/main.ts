@@ -3,14 +3,23 @@ import { buildApp } from './api/app.js';
 import { createServices } from './core/services.js';
 import { connect, type DatabaseHandle } from './db/client.js';
 import { lockDataDir } from './db/data-dir-lock.js';
+import { type Gateway, startGateway } from './gateway.js';
+import { startImap } from './imap/server.js';
+import { type LmtpServer, startLmtpServer } from './lmtp/server.js';
+import { loadTlsContext } from './net/tls.js';
+import { startPop3 } from './pop3/server.js';
 
-/** The parts `mailroom serve --only` can start; IMAP, POP3 and LMTP join as they are built. */
-export const PARTS = ['api'] as const;
+// Generous for long UID sets; literals (message bodies) are bounded by the message size instead.
+const IMAP_MAX_LINE = 64 * 1024;
+const IMAP_MAX_BAD_COMMANDS = 20;
+
+/** The parts `mailroom serve --only` can start. */
+export const PARTS = ['api', 'imap', 'pop3', 'lmtp'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface Running {
-  /** Where each started listener is reachable, e.g. { api: 'http://127.0.0.1:8080' }. */
-  urls: Partial<Record<Part, string>>;
+  /** Where each started listener is reachable, e.g. { api: 'http://127.0.0.1:8080', imaps: 'imaps://127.0.0.1:1993' }. */
+  urls: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -46,22 +55,92 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   const database = await openDatabase(config);
   const services = servicesFor(database, config);
   const urls: Running['urls'] = {};
-  const app = await buildApp({ services, logLevel: config.logLevel, bodyLimit: config.apiBodyLimit });
+  const app = await buildApp({
+    services,
+    logLevel: config.logLevel,
+    bodyLimit: config.apiBodyLimit,
+    maxMessageSize: config.maxMessageSize,
+  });
+  let lmtp: LmtpServer | null = null;
+  let gateway: Gateway | null = null;
+  const mailDoors: { close(): Promise<void> }[] = [];
+  // Doors stop before the database closes, so a delivery in progress can still commit and be answered.
+  const close = async () => {
+    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close())]);
+    await gateway?.close();
+    await app.close();
+    await database.close();
+  };
   try {
     if (parts.includes('api') && config.httpPort !== null) {
       urls.api = await app.listen({ host: config.host, port: config.httpPort });
     }
+    if (parts.includes('lmtp') && config.lmtpPort !== null) {
+      lmtp = await startLmtpServer(
+        { services, maxMessageSize: config.maxMessageSize, logger: app.log.child({ part: 'lmtp' }) },
+        config.host,
+        config.lmtpPort,
+      );
+      urls.lmtp = lmtp.url;
+    }
+    const wantImap = parts.includes('imap') && (config.imapPort !== null || config.imapsPort !== null);
+    const wantPop3 = parts.includes('pop3') && (config.pop3Port !== null || config.pop3sPort !== null);
+    if (wantImap || wantPop3) {
+      const tls = await loadTlsContext({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir });
+      const log = app.log.child({ part: 'gateway' });
+      gateway = await startGateway(database, services, { databaseUrl: config.databaseUrl, log });
+      if (wantImap) {
+        const imap = await startImap({
+          host: config.host,
+          port: config.imapPort,
+          securePort: config.imapsPort,
+          maxConnectionsPerIp: config.maxConnectionsPerIp,
+          context: {
+            services,
+            gateway,
+            tls,
+            log: app.log.child({ part: 'imap' }),
+            limits: {
+              maxLineLength: IMAP_MAX_LINE,
+              maxLiteralSize: config.maxMessageSize,
+              maxBadCommands: IMAP_MAX_BAD_COMMANDS,
+              maxAuthFailures: config.maxAuthFailures,
+              idleTimeoutMs: config.imapIdleTimeoutMs,
+              allowPlaintextAuth: config.allowPlaintextAuth,
+            },
+          },
+        });
+        mailDoors.push(imap);
+        if (imap.ports.imap !== undefined) urls.imap = `imap://${config.host}:${imap.ports.imap}`;
+        if (imap.ports.imaps !== undefined) urls.imaps = `imaps://${config.host}:${imap.ports.imaps}`;
+      }
+      if (wantPop3) {
+        const pop3 = await startPop3({
+          host: config.host,
+          port: config.pop3Port,
+          securePort: config.pop3sPort,
+          tls,
+          maxConnectionsPerIp: config.maxConnectionsPerIp,
+          context: {
+            login: services.login,
+            mail: services.mail,
+            lockMaildrop: gateway.lockMaildrop,
+            registerSession: gateway.registerSession,
+            subscribe: (listener) => gateway!.feed.subscribe(listener),
+            idleTimeoutMs: config.pop3IdleTimeoutMs,
+            maxAuthFailures: config.maxAuthFailures,
+            log: app.log.child({ part: 'pop3' }),
+          },
+        });
+        mailDoors.push(pop3);
+        if (pop3.ports.pop3 !== undefined) urls.pop3 = `pop3://${config.host}:${pop3.ports.pop3}`;
+        if (pop3.ports.pop3s !== undefined) urls.pop3s = `pop3s://${config.host}:${pop3.ports.pop3s}`;
+      }
+    }
   } catch (error) {
-    await app.close();
-    await database.close();
+    await close();
     throw error;
   }
   app.log.info({ database: database.mode, urls }, 'mailroom started');
-  return {
-    urls,
-    async close() {
-      await app.close();
-      await database.close();
-    },
-  };
+  return { urls, close };
 }

@@ -35,6 +35,8 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     maxConnectionsPerIp: 50,
     maxAuthFailures: 3,
     pop3IdleTimeoutMs: 600_000,
+    imapIdleTimeoutMs: 1_800_000,
+    allowPlaintextAuth: false,
   });
 });
 
@@ -68,6 +70,8 @@ t.test('every variable is read', async (t) => {
     MAILROOM_MAX_CONNECTIONS_PER_IP: '10',
     MAILROOM_MAX_AUTH_FAILURES: '5',
     MAILROOM_POP3_IDLE_TIMEOUT: '900',
+    MAILROOM_IMAP_IDLE_TIMEOUT: '3600',
+    MAILROOM_ALLOW_PLAINTEXT_AUTH: 'true',
   });
   t.same(config, {
     host: '0.0.0.0',
@@ -90,6 +94,8 @@ t.test('every variable is read', async (t) => {
     maxConnectionsPerIp: 10,
     maxAuthFailures: 5,
     pop3IdleTimeoutMs: 900_000,
+    imapIdleTimeoutMs: 3_600_000,
+    allowPlaintextAuth: true,
   });
 });
 
@@ -154,6 +160,8 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_MAX_MESSAGE_SIZE', { MAILROOM_MAX_MESSAGE_SIZE: '10M' }],
   ['MAILROOM_POP3_IDLE_TIMEOUT', { MAILROOM_POP3_IDLE_TIMEOUT: '60' }],
   ['MAILROOM_MAX_AUTH_FAILURES', { MAILROOM_MAX_AUTH_FAILURES: '0' }],
+  ['MAILROOM_IMAP_IDLE_TIMEOUT', { MAILROOM_IMAP_IDLE_TIMEOUT: '600' }],
+  ['MAILROOM_ALLOW_PLAINTEXT_AUTH', { MAILROOM_ALLOW_PLAINTEXT_AUTH: 'maybe' }],
   // A value pasted with a line break must still give one line to print.
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '80\n80' }],
   ['MAILROOM_LOG_LEVEL', { MAILROOM_LOG_LEVEL: 'info\r\nwarn' }],

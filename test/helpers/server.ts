@@ -7,6 +7,15 @@ import { freshDatabaseUrl } from './database.js';
 
 export const BIN = new URL('../../bin/mailroom.js', import.meta.url).pathname;
 
+/** Test processes run side by side: no listener takes its fixed default port unless asked to. */
+export const MAIL_PORTS_OFF = {
+  MAILROOM_IMAP_PORT: 'off',
+  MAILROOM_IMAPS_PORT: 'off',
+  MAILROOM_POP3_PORT: 'off',
+  MAILROOM_POP3S_PORT: 'off',
+  MAILROOM_LMTP_PORT: 'off',
+};
+
 /** A port that was free a moment ago, for a child process to bind. */
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -40,6 +49,7 @@ export async function startServer(
       MAILROOM_DATA_DIR: dataDir,
       MAILROOM_HTTP_PORT: String(port),
       MAILROOM_LOG_LEVEL: 'warn',
+      ...MAIL_PORTS_OFF,
       ...(databaseUrl === null ? {} : { DATABASE_URL: databaseUrl }),
       ...env,
     },

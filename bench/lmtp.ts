@@ -1,0 +1,366 @@
+/**
+ * LMTP delivery rate, Mailroom beside Dovecot on the same machine in the same run: 20 KB messages,
+ * 4 concurrent senders, each on one connection sending MAIL/RCPT/DATA pipelined as Postfix does.
+ *
+ *   npm run bench            (Postgres from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+ *
+ * Mailroom runs as `mailroom serve --only lmtp` on a fresh database; Dovecot (Debian's
+ * dovecot-lmtpd) runs as an unprivileged instance with its own config under /tmp, maildir storage
+ * and a static userdb. Both log at their defaults to a file. Knobs: BENCH_MESSAGES (per run,
+ * default 1000), BENCH_ROUNDS (default 3; the median run counts), BENCH_MAILBOXES (default 20).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { count } from 'drizzle-orm';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { messages } from '../src/db/schema/index.js';
+import { openDatabase, servicesFor } from '../src/main.js';
+
+const MESSAGE_SIZE = 20 * 1024;
+const SENDERS = 4;
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MAILBOXES = Number(process.env.BENCH_MAILBOXES ?? 20);
+const WARMUP = 100;
+const DOMAIN = 'bench.example';
+const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BIN = fileURLToPath(new URL('../bin/mailroom.js', import.meta.url));
+const DOVECOT = '/usr/sbin/dovecot';
+
+const recipient = (n: number) => `user${n % MAILBOXES}@${DOMAIN}`;
+
+/** A 20 KB multipart/alternative message (text and HTML), different in every run and number. */
+function message(run: string, n: number): Buffer {
+  const boundary = `b-${run}-${n}`;
+  const head =
+    `From: Newsletter <news@sender.example>\r\nTo: ${recipient(n)}\r\nSubject: Bench ${run} #${n}\r\n` +
+    `Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${run}.${n}@sender.example>\r\nMIME-Version: 1.0\r\n` +
+    `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n`;
+  const line = 'The quick brown fox jumps over the lazy dog, again and again, for the benchmark.\r\n';
+  const text = `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`;
+  const html = `--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>\r\n`;
+  const tail = `</body></html>\r\n--${boundary}--\r\n`;
+  let room = MESSAGE_SIZE - head.length - text.length - html.length - tail.length;
+  const half = line.repeat(Math.floor(room / 2 / line.length));
+  room -= 2 * half.length;
+  const pad = `${'x'.repeat(Math.max(0, room - 2))}\r\n`.slice(-room);
+  return Buffer.from(head + text + half + html + half + pad + tail);
+}
+
+/** Replies are read line by line; a reply ends at a line with a space after the code. */
+class LmtpConnection {
+  private buffer = '';
+  private waiting: (() => void) | null = null;
+  private failed: Error | null = null;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      this.wake();
+    });
+    socket.on('error', (error) => {
+      this.failed = error;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.failed ??= new Error('connection closed');
+      this.wake();
+    });
+  }
+
+  static async open(port: number): Promise<LmtpConnection> {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const connection = new LmtpConnection(socket);
+    await connection.expect(1, 220);
+    connection.socket.write('LHLO bench.client\r\n');
+    await connection.expect(1, 250);
+    return connection;
+  }
+
+  private wake() {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.();
+  }
+
+  /** Reads `count` replies and throws unless each has the given code. */
+  async expect(count: number, code: number): Promise<void> {
+    for (let seen = 0; seen < count; ) {
+      const end = this.buffer.indexOf('\r\n');
+      if (end < 0) {
+        if (this.failed) throw this.failed;
+        await new Promise<void>((resolve) => (this.waiting = resolve));
+        continue;
+      }
+      const line = this.buffer.slice(0, end);
+      this.buffer = this.buffer.slice(end + 2);
+      if (line[3] === '-') continue;
+      if (!line.startsWith(String(code))) throw new Error(`expected ${code}, got: ${line}`);
+      seen++;
+    }
+  }
+
+  async deliver(to: string, dotStuffed: Buffer): Promise<void> {
+    this.socket.write(`MAIL FROM:<news@sender.example>\r\nRCPT TO:<${to}>\r\nDATA\r\n`);
+    await this.expect(2, 250);
+    await this.expect(1, 354);
+    this.socket.write(dotStuffed);
+    this.socket.write('.\r\n');
+    await this.expect(1, 250);
+  }
+
+  close() {
+    this.socket.end('QUIT\r\n');
+  }
+}
+
+function dotStuff(raw: Buffer): Buffer {
+  return Buffer.from(raw.toString('latin1').replace(/(^|\r\n)\./g, '$1..'), 'latin1');
+}
+
+/** Delivers `count` messages with SENDERS connections in parallel; answers messages per second. */
+export async function run(port: number, label: string, count: number): Promise<number> {
+  const messages = Array.from({ length: count }, (_, n) => ({ to: recipient(n), raw: dotStuff(message(label, n)) }));
+  const connections = await Promise.all(Array.from({ length: SENDERS }, () => LmtpConnection.open(port)));
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    connections.map(async (connection) => {
+      while (next < messages.length) {
+        const { to, raw } = messages[next++]!;
+        await connection.deliver(to, raw);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  for (const connection of connections) connection.close();
+  return count / seconds;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess, name: string, log: string): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${log}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => resolve(true)).once('error', () => resolve(false));
+      setTimeout(() => socket.destroy(), 1000);
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${name} did not start listening on ${port}; see ${log}`);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+interface Target {
+  name: string;
+  port: number;
+  /** Messages stored so far, counted from the storage itself. */
+  stored(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startMailroom(work: string, nodeOptions: string[] = []): Promise<Target & { database: string; settings: string; pid: number }> {
+  const name = `mailroom_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: SERVER_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${name}`;
+  const databaseUrl = url.toString();
+  const settings = (
+    await admin.query(
+      "select version() as v, current_setting('synchronous_commit') as sc, current_setting('fsync') as f, current_setting('shared_buffers') as sb",
+    )
+  ).rows[0] as { v: string; sc: string; f: string; sb: string };
+
+  const config = loadConfig({ DATABASE_URL: databaseUrl, MAILROOM_LOG_LEVEL: 'silent' });
+  const database = await openDatabase(config);
+  const services = servicesFor(database, config);
+  const actor = { id: 'bench', name: 'bench', domains: null };
+  await services.domains.create({ name: DOMAIN }, actor);
+  for (let i = 0; i < MAILBOXES; i++) {
+    // An imported hash: no argon2 work for setting up the bench.
+    await services.mailboxes.create(
+      {
+        address: recipient(i),
+        passwordHash:
+          '{SHA512-CRYPT}$6$saltsalt$owpKrqjGlRYC25WjisgzBriSuXX2LO8nZAMUnLV0I9skFOA0ieFk1ZcoYuYz7sgch3uLtoYJXjYXS4g7azxSa/',
+      },
+      actor,
+    );
+  }
+
+  const port = await freePort();
+  const log = join(work, 'mailroom.log');
+  const logFile = await open(log, 'w');
+  const child = spawn(process.execPath, [...nodeOptions, BIN, 'serve', '--only', 'lmtp'], {
+    env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl, MAILROOM_LMTP_PORT: String(port) },
+    stdio: ['ignore', logFile.fd, logFile.fd],
+  });
+  await waitForPort(port, child, 'mailroom', log);
+  return {
+    name: 'Mailroom',
+    port,
+    pid: child.pid!,
+    database: name,
+    settings: `${settings.v.split(' on ')[0]}, synchronous_commit=${settings.sc}, fsync=${settings.f}, shared_buffers=${settings.sb}`,
+    async stored() {
+      const [row] = await database.db.select({ n: count() }).from(messages);
+      return row!.n;
+    },
+    async stop() {
+      await stop(child);
+      await logFile.close();
+      await database.close();
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+/** Dovecot as the invoking user, or as `nobody` when the bench runs as root. */
+export async function startDovecot(work: string): Promise<Target & { version: string; pid: number }> {
+  const root = process.getuid?.() === 0;
+  const user = root ? { name: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 } : currentUser();
+  const dir = join(work, 'dovecot');
+  for (const sub of ['run', 'state', 'mail']) await mkdir(join(dir, sub), { recursive: true });
+  const port = await freePort();
+  const log = join(dir, 'dovecot.log');
+  const conf = join(dir, 'dovecot.conf');
+  await writeFile(
+    conf,
+    `base_dir = ${dir}/run
+state_dir = ${dir}/state
+log_path = ${log}
+protocols = lmtp
+listen = 127.0.0.1
+ssl = no
+default_internal_user = ${user.name}
+default_internal_group = ${user.group}
+default_login_user = ${user.name}
+first_valid_uid = ${user.uid}
+first_valid_gid = ${user.gid}
+mail_location = maildir:${dir}/mail/%d/%n
+passdb {
+  driver = static
+  args = nopassword=y
+}
+userdb {
+  driver = static
+  args = uid=${user.uid} gid=${user.gid} home=${dir}/mail/%d/%n
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = ${port}
+  }
+}
+# An unprivileged master cannot chroot.
+service anvil {
+  chroot =
+}
+`,
+  );
+  if (root) {
+    await chmod(work, 0o755);
+    for (const path of [dir, join(dir, 'run'), join(dir, 'state'), join(dir, 'mail'), conf]) await chown(path, user.uid, user.gid);
+  }
+  const version = execFileSync(DOVECOT, ['--version']).toString().trim();
+  const child = spawn(DOVECOT, ['-F', '-c', conf], {
+    stdio: 'ignore',
+    ...(root ? { uid: user.uid, gid: user.gid } : {}),
+  });
+  await waitForPort(port, child, 'dovecot', log);
+  return {
+    name: 'Dovecot',
+    port,
+    pid: child.pid!,
+    version: version.split(' ')[0]!,
+    async stored() {
+      let count = 0;
+      for (const domain of await readdir(join(dir, 'mail'))) {
+        for (const mailbox of await readdir(join(dir, 'mail', domain))) {
+          count += (await readdir(join(dir, 'mail', domain, mailbox, 'new')).catch(() => [])).length;
+        }
+      }
+      return count;
+    },
+    stop: () => stop(child),
+  };
+}
+
+function currentUser() {
+  const info = userInfo();
+  const group = execFileSync('id', ['-gn']).toString().trim();
+  return { name: info.username, group, uid: info.uid, gid: info.gid };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+async function main() {
+  const work = await mkdtemp(join(tmpdir(), 'mailroom-bench-'));
+  const targets: Target[] = [];
+  try {
+    const mailroom = await startMailroom(work);
+    targets.push(mailroom);
+    const dovecot = await startDovecot(work);
+    targets.push(dovecot);
+
+    console.log(
+      `LMTP delivery: ${MESSAGE_SIZE / 1024} KB messages, ${SENDERS} concurrent senders, ${MESSAGES} messages per run ` +
+        `to ${MAILBOXES} mailboxes, ${ROUNDS} runs each (alternating), median run counts`,
+    );
+    console.log(`  Mailroom: mailroom serve --only lmtp on ${mailroom.settings}`);
+    console.log(`  Dovecot:  ${dovecot.version}, maildir, mail_fsync=optimized (default), static userdb`);
+    const rates = new Map<Target, number[]>(targets.map((t) => [t, []]));
+    for (const target of targets) await run(target.port, `warmup-${target.name}`, WARMUP);
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Alternating, so a busy moment on the machine does not fall on one side only.
+      for (const target of round % 2 === 1 ? targets : [...targets].reverse()) {
+        const rate = await run(target.port, `run${round}`, MESSAGES);
+        rates.get(target)!.push(rate);
+        console.log(`  run ${round} ${target.name.padEnd(8)} ${rate.toFixed(0).padStart(6)} msg/s`);
+      }
+    }
+    const expected = WARMUP + ROUNDS * MESSAGES;
+    for (const target of targets) {
+      const stored = await target.stored();
+      if (stored !== expected) throw new Error(`${target.name} stored ${stored} messages, expected ${expected}`);
+    }
+    const mailroomRate = median(rates.get(mailroom)!);
+    const dovecotRate = median(rates.get(dovecot)!);
+    console.log(`Mailroom: ${mailroomRate.toFixed(0)} msg/s`);
+    console.log(`Dovecot:  ${dovecotRate.toFixed(0)} msg/s`);
+    console.log(`Mailroom/Dovecot = ${(mailroomRate / dovecotRate).toFixed(2)}`);
+  } finally {
+    for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+// Run as a script; imported (e.g. by a profiling script), it only lends its parts.
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

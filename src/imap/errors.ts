@@ -1,0 +1,28 @@
+import { LoginError } from '../core/auth/login.js';
+import { DomainError } from '../core/errors.js';
+
+/**
+ * The one place core errors become IMAP answers (RFC 5530 response codes): what the client is
+ * told, and whether it is NO (refused) rather than BAD (not understood).
+ */
+export function imapAnswer(error: unknown): { status: 'NO' | 'BAD'; text: string } | null {
+  if (error instanceof LoginError) {
+    if (error.refusal === 'invalid_credentials') return { status: 'NO', text: '[AUTHENTICATIONFAILED] Authentication failed' };
+    return { status: 'NO', text: `[CONTACTADMIN] ${error.message}` };
+  }
+  if (!(error instanceof DomainError)) return null;
+  switch (error.kind) {
+    case 'quota_exceeded':
+      return { status: 'NO', text: `[OVERQUOTA] ${error.message}` };
+    case 'not_found':
+      return { status: 'NO', text: `[NONEXISTENT] ${error.message}` };
+    case 'conflict':
+      return { status: 'NO', text: `[${error.code === 'folder_exists' ? 'ALREADYEXISTS' : 'INUSE'}] ${error.message}` };
+    case 'forbidden':
+      return { status: 'NO', text: `[${error.code === 'privacy_required' ? 'PRIVACYREQUIRED' : 'NOPERM'}] ${error.message}` };
+    case 'invalid':
+      return { status: 'NO', text: `[${error.code === 'message_too_large' ? 'LIMIT' : 'CANNOT'}] ${error.message}` };
+    default:
+      return { status: 'NO', text: error.message };
+  }
+}

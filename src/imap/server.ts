@@ -1,0 +1,60 @@
+import { Connection } from '../net/connection.js';
+import { listenPair } from '../net/listener.js';
+import { bad, dispatch } from './dispatch.js';
+import { readCommand } from './parser/command-reader.js';
+import { type ImapContext, ImapSession } from './session.js';
+
+export interface ImapOptions {
+  host: string;
+  /** Plain port offering STARTTLS; null: off. */
+  port: number | null;
+  /** Implicit-TLS port (IMAPS); null: off. */
+  securePort: number | null;
+  maxConnectionsPerIp: number;
+  context: ImapContext;
+}
+
+export interface ImapServer {
+  ports: { imap?: number; imaps?: number };
+  close(): Promise<void>;
+}
+
+const REFUSAL = '* BYE [UNAVAILABLE] Too many connections from your address\r\n';
+
+async function serve(session: ImapSession): Promise<void> {
+  const { connection, context } = session;
+  connection.setIdleTimeout(context.limits.idleTimeoutMs, () => session.bye('Autologout; idle for too long'));
+  session.untagged(`OK [CAPABILITY ${session.capabilities().join(' ')}] Mailroom IMAP ready`);
+  try {
+    while (session.state !== 'logout' && !connection.closed) {
+      const command = await readCommand(connection, context.limits);
+      if (command === null) break;
+      if ('problem' in command) {
+        bad(session, command.tag ?? '*', command.problem);
+        if (command.fatal) session.bye(command.problem);
+        continue;
+      }
+      await dispatch(session, command);
+    }
+  } finally {
+    if (session.state === 'logout') connection.close();
+    await session.close();
+  }
+}
+
+/** The IMAP door (RFC 3501 and the extensions in CAPABILITY), on one or two ports. */
+export async function startImap(options: ImapOptions): Promise<ImapServer> {
+  const pair = await listenPair({
+    host: options.host,
+    port: options.port,
+    securePort: options.securePort,
+    tls: options.context.tls,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    refusal: REFUSAL,
+    onConnection(socket) {
+      const session = new ImapSession(new Connection(socket, options.context.limits.maxLineLength), options.context);
+      serve(session).catch((error) => options.context.log.warn({ err: error }, 'imap session failed'));
+    },
+  });
+  return { ports: { imap: pair.plain, imaps: pair.secure }, close: pair.close };
+}

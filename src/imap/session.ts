@@ -1,0 +1,242 @@
+import type { SecureContext } from 'node:tls';
+import type { LoginAccount } from '../core/auth/login.js';
+import type { Change } from '../core/events/changes.js';
+import type { MessageSummary } from '../core/mailstore/service.js';
+import type { Services } from '../core/services.js';
+import type { Gateway } from '../gateway.js';
+import type { Connection } from '../net/connection.js';
+import type { CommandLimits } from './parser/command-reader.js';
+
+export type SessionState = 'not_authenticated' | 'authenticated' | 'selected' | 'logout';
+
+export interface ImapLimits extends CommandLimits {
+  maxBadCommands: number;
+  maxAuthFailures: number;
+  /** Autologout timer; RFC 3501 asks for at least 30 minutes. */
+  idleTimeoutMs: number;
+  /** Whether LOGIN and AUTHENTICATE are allowed without TLS from addresses other than loopback. */
+  allowPlaintextAuth: boolean;
+}
+
+export interface ImapContext {
+  services: Services;
+  gateway: Gateway;
+  tls: SecureContext;
+  limits: ImapLimits;
+  log: { warn(details: object, message: string): void; error(details: object, message: string): void };
+}
+
+/** What this session knows of its selected folder: sequence numbers are positions in `uids`. */
+export interface SelectedFolder {
+  id: number;
+  name: string;
+  uidValidity: number;
+  readOnly: boolean;
+  uids: number[];
+  flags: Map<number, string[]>;
+  /** Changes above this MODSEQ have not been told to the client yet. */
+  modseq: number;
+  /** Messages that are \Recent for this session. */
+  recent: Set<number>;
+}
+
+/**
+ * One IMAP connection: its state, the account it logged in as, its view of the selected folder,
+ * and the untagged updates owed to the client.
+ */
+export class ImapSession {
+  state: SessionState = 'not_authenticated';
+  account: LoginAccount | null = null;
+  selected: SelectedFolder | null = null;
+  badCommands = 0;
+  authFailures = 0;
+  /** ENABLEd extensions (RFC 5161), e.g. CONDSTORE. */
+  readonly enabled = new Set<string>();
+  /** Set by the change feed; the next sync point reads what changed. */
+  folderChanged = false;
+  /** While IDLE, changes are pushed at once instead of waiting for a command. */
+  idling: (() => void) | null = null;
+  private release: (() => Promise<void>)[] = [];
+
+  constructor(
+    readonly connection: Connection,
+    readonly context: ImapContext,
+  ) {}
+
+  get services(): Services {
+    return this.context.services;
+  }
+
+  write(data: string | Buffer): void {
+    this.connection.write(data);
+  }
+
+  untagged(text: string): void {
+    this.connection.write(`* ${text}\r\n`);
+  }
+
+  /** Plaintext credentials are refused off loopback unless TLS is on or allowed by config. */
+  get mayLogin(): boolean {
+    const loopback = /^(127\.|::1$)/.test(this.connection.remoteAddress);
+    return this.connection.secure || loopback || this.context.limits.allowPlaintextAuth;
+  }
+
+  capabilities(): string[] {
+    const base = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'CHILDREN'];
+    if (this.state === 'not_authenticated') {
+      return [
+        ...base,
+        ...(this.connection.secure ? [] : ['STARTTLS']),
+        ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
+      ];
+    }
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE'];
+  }
+
+  /** After a successful login: listed for support, told of account and folder changes. */
+  async loggedIn(account: LoginAccount): Promise<void> {
+    const { gateway } = this.context;
+    this.account = account;
+    this.state = 'authenticated';
+    this.release.push(
+      await gateway.registerSession({
+        accountId: account.accountId,
+        protocol: 'imap',
+        remoteIp: this.connection.remoteAddress,
+        tls: this.connection.secure,
+      }),
+    );
+    this.release.unshift(
+      await gateway.feed.subscribe(
+        (change) => this.onChange(change),
+        () => this.markChanged(),
+      ),
+    );
+  }
+
+  private onChange(change: Change): void {
+    if (change.accountId !== this.account?.accountId) return;
+    if (change.kind === 'messages') {
+      if (this.selected && change.folderId === this.selected.id && change.modseq > this.selected.modseq) this.markChanged();
+    } else if (change.kind === 'account') {
+      if (change.reason === 'sessions') this.bye('Session ended by the administrator');
+      else void this.recheckAccount();
+    }
+  }
+
+  private markChanged(): void {
+    this.folderChanged = true;
+    this.idling?.();
+  }
+
+  /** A password change, suspension, IMAP switched off or deletion ends the session (RFC 3501 BYE). */
+  private async recheckAccount(): Promise<void> {
+    const account = this.account;
+    if (!account) return;
+    const current = await this.services.login.current(account.accountId).catch(() => undefined);
+    if (current === undefined) return;
+    if (current === null) this.bye('The mailbox was deleted');
+    else if (current.status !== 'active') this.bye('The mailbox is suspended');
+    else if (!current.imapEnabled) this.bye('IMAP is disabled for this mailbox');
+    else if (current.passwordVersion !== account.passwordVersion) this.bye('The password was changed; log in again');
+  }
+
+  bye(text: string): void {
+    if (this.state === 'logout') return;
+    this.state = 'logout';
+    this.untagged(`BYE ${text}`);
+    this.connection.close();
+  }
+
+  /** The client's view of a folder as it stands now. */
+  async openFolder(folder: { id: number; name: string; uidValidity: number }, readOnly: boolean): Promise<{
+    messages: MessageSummary[];
+    highestModseq: number;
+    uidNext: number;
+  }> {
+    const account = this.account!;
+    const [messages, changes] = await Promise.all([
+      this.services.mail.list(account.accountId, folder.id),
+      this.services.mail.changesSince(account.accountId, folder.id, Number.MAX_SAFE_INTEGER),
+    ]);
+    const highestModseq = Math.max(changes.highestModseq, ...messages.map((m) => m.modseq));
+    this.selected = {
+      id: folder.id,
+      name: folder.name,
+      uidValidity: folder.uidValidity,
+      readOnly,
+      uids: messages.map((m) => m.uid),
+      flags: new Map(messages.map((m) => [m.uid, m.flags])),
+      modseq: highestModseq,
+      recent: new Set(),
+    };
+    this.state = 'selected';
+    this.folderChanged = false;
+    return { messages, highestModseq, uidNext: changes.uidNext };
+  }
+
+  /**
+   * Tells the client what changed in the selected folder since it last heard (RFC 3501 §5.2):
+   * new messages (EXISTS), flag changes (FETCH) and, where allowed, expunges (EXPUNGE, which
+   * renumber; never during FETCH, STORE or SEARCH by sequence number, §7.4.1).
+   */
+  async sync(options: { expunges: boolean }): Promise<void> {
+    const selected = this.selected;
+    if (!selected || !this.folderChanged) return;
+    this.folderChanged = false;
+    const changes = await this.services.mail.changesSince(this.account!.accountId, selected.id, selected.modseq);
+    const known = new Set(selected.uids);
+    let deferred = false;
+    if (options.expunges) {
+      for (const uid of changes.expunged) {
+        const index = selected.uids.indexOf(uid);
+        if (index === -1) continue;
+        selected.uids.splice(index, 1);
+        selected.flags.delete(uid);
+        selected.recent.delete(uid);
+        this.untagged(`${index + 1} EXPUNGE`);
+      }
+    } else if (changes.expunged.some((uid) => known.has(uid))) {
+      deferred = true;
+    }
+    const added = changes.changed.filter((m) => !known.has(m.uid) && m.uid > (selected.uids.at(-1) ?? 0));
+    for (const message of changes.changed) {
+      if (!known.has(message.uid)) continue;
+      const before = selected.flags.get(message.uid);
+      selected.flags.set(message.uid, message.flags);
+      if (before?.join(' ') !== message.flags.join(' ')) {
+        const seq = selected.uids.indexOf(message.uid) + 1;
+        if (seq > 0) this.untagged(`${seq} FETCH (${this.flagsItem(message.uid)} UID ${message.uid})`);
+      }
+    }
+    if (added.length > 0) {
+      for (const message of added) {
+        selected.uids.push(message.uid);
+        selected.flags.set(message.uid, message.flags);
+        selected.recent.add(message.uid);
+      }
+      this.untagged(`${selected.uids.length} EXISTS`);
+      this.untagged(`${selected.recent.size} RECENT`);
+    }
+    // Expunges held back stay owed; the MODSEQ moves only past what was told.
+    if (deferred) this.folderChanged = true;
+    else selected.modseq = Math.max(selected.modseq, changes.highestModseq);
+  }
+
+  flagsItem(uid: number): string {
+    const flags = [...(this.selected!.flags.get(uid) ?? [])];
+    if (this.selected!.recent.has(uid)) flags.push('\\Recent');
+    return `FLAGS (${flags.join(' ')})`;
+  }
+
+  unselect(): void {
+    this.selected = null;
+    this.folderChanged = false;
+    if (this.state === 'selected') this.state = 'authenticated';
+  }
+
+  async close(): Promise<void> {
+    for (const undo of this.release) await undo().catch(() => {});
+    this.release = [];
+  }
+}

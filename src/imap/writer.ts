@@ -1,0 +1,24 @@
+/** Rendering of IMAP data items (RFC 3501 §4, §9): strings, lists, NIL. */
+
+const QUOTABLE = /^[\x20-\x7e]*$/;
+
+/** A string as a quoted string when it can be one, else as a literal. Null is NIL. */
+export function nstring(value: string | null | undefined): string {
+  if (value === null || value === undefined) return 'NIL';
+  if (QUOTABLE.test(value) && value.length <= 1000) return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+  return `{${Buffer.byteLength(value)}}\r\n${value}`;
+}
+
+/** An astring (RFC 3501): a bare atom when it is one, else quoted or literal. */
+export function astring(value: string): string {
+  return /^[^\x00-\x20\x7f-\uffff(){%*"\\\]]+$/.test(value) ? value : nstring(value);
+}
+
+export function list(items: readonly string[]): string {
+  return `(${items.join(' ')})`;
+}
+
+/** A literal of raw bytes (message data): the marker as text, the bytes as they are. */
+export function literal(bytes: Buffer): [string, Buffer] {
+  return [`{${bytes.length}}\r\n`, bytes];
+}
