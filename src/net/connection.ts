@@ -27,6 +27,8 @@ export class Connection {
   ) {
     this.socket = socket;
     this.remoteAddress = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    // Answers and pushed updates go out at once; Nagle's algorithm held IDLE pushes for ~40 ms.
+    socket.setNoDelay(true);
     this.attach(socket);
   }
 
