@@ -17,7 +17,7 @@ export function imapAnswer(error: unknown): { status: 'NO' | 'BAD'; text: string
     case 'not_found':
       return { status: 'NO', text: `[NONEXISTENT] ${error.message}` };
     case 'conflict':
-      return { status: 'NO', text: `[${error.code === 'folder_exists' ? 'ALREADYEXISTS' : 'INUSE'}] ${error.message}` };
+      return { status: 'NO', text: `[${error.code === 'folder_exists' ? 'ALREADYEXISTS' : 'CANNOT'}] ${error.message}` };
     case 'forbidden':
       return { status: 'NO', text: `[${error.code === 'privacy_required' ? 'PRIVACYREQUIRED' : 'NOPERM'}] ${error.message}` };
     case 'invalid':

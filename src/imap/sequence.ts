@@ -1,4 +1,3 @@
-import type { UidRange } from '../core/mailstore/search.js';
 import { ImapSyntaxError } from './parser/tokens.js';
 import type { SelectedFolder } from './session.js';
 
@@ -45,9 +44,4 @@ export function resolveSet(folder: SelectedFolder, value: string, byUid: boolean
     }
   }
   return [...chosen].sort((x, y) => x - y);
-}
-
-/** UID ranges for the store's SEARCH, without listing every UID. */
-export function uidRanges(value: string): UidRange[] {
-  return parseSequenceSet(value).map(({ from, to }) => ({ from: from ?? 0, to }));
 }

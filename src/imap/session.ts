@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import type { LoginAccount } from '../core/auth/login.js';
+import { NotFoundError } from '../core/errors.js';
 import type { Change } from '../core/events/changes.js';
 import type { MessageSummary } from '../core/mailstore/service.js';
 import type { Services } from '../core/services.js';
@@ -90,7 +91,7 @@ export class ImapSession {
         ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
       ];
     }
-    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE'];
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE'];
   }
 
   /** After a successful login: listed for support, told of account and folder changes. */
@@ -118,6 +119,9 @@ export class ImapSession {
     if (change.accountId !== this.account?.accountId) return;
     if (change.kind === 'messages') {
       if (this.selected && change.folderId === this.selected.id && change.modseq > this.selected.modseq) this.markChanged();
+    } else if (change.kind === 'folders') {
+      // The selected folder may be the one renamed or deleted: the next sync finds out.
+      if (this.selected) this.markChanged();
     } else if (change.kind === 'account') {
       if (change.reason === 'sessions') this.bye('Session ended by the administrator');
       else void this.recheckAccount();
@@ -184,7 +188,14 @@ export class ImapSession {
     const selected = this.selected;
     if (!selected || !this.folderChanged) return;
     this.folderChanged = false;
-    const changes = await this.services.mail.changesSince(this.account!.accountId, selected.id, selected.modseq);
+    let changes: Awaited<ReturnType<Services['mail']['changesSince']>>;
+    try {
+      changes = await this.services.mail.changesSince(this.account!.accountId, selected.id, selected.modseq);
+    } catch (error) {
+      // Another session deleted the folder this one has open; there is no view left to keep (as Dovecot).
+      if (error instanceof NotFoundError) return this.bye('The selected folder was deleted');
+      throw error;
+    }
     const known = new Set(selected.uids);
     let deferred = false;
     if (options.expunges) {
@@ -206,7 +217,8 @@ export class ImapSession {
       selected.flags.set(message.uid, message.flags);
       if (before?.join(' ') !== message.flags.join(' ')) {
         const seq = selected.uids.indexOf(message.uid) + 1;
-        if (seq > 0) this.untagged(`${seq} FETCH (${this.flagsItem(message.uid)} UID ${message.uid})`);
+        const modseq = this.enabled.has('CONDSTORE') ? ` MODSEQ (${message.modseq})` : '';
+        if (seq > 0) this.untagged(`${seq} FETCH (${this.flagsItem(message.uid)} UID ${message.uid}${modseq})`);
       }
     }
     if (added.length > 0) {

@@ -59,3 +59,17 @@ t.test('a literal password, synchronising and LITERAL+', async (t) => {
   const other = await connect();
   t.match((await run(other, `c2 LOGIN {14+}\r\nann@imap.test "${PASSWORD}"`)).at(-1), /^c2 OK/);
 });
+
+t.test('a session whose selected folder another session deletes is told BYE', async (t) => {
+  const first = await connect();
+  const second = await connect();
+  await run(first, `d1 LOGIN ann@imap.test "${PASSWORD}"`);
+  await run(second, `d2 LOGIN ann@imap.test "${PASSWORD}"`);
+  t.match((await run(first, 'd3 CREATE Doomed')).at(-1), /^d3 OK/);
+  t.match((await run(first, 'd4 SELECT Doomed')).at(-1), /^d4 OK/);
+  t.match((await run(second, 'd5 DELETE Doomed')).at(-1), /^d5 OK/);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const answer = await run(first, 'd6 NOOP');
+  t.match(answer[0], /^\* BYE .*deleted/);
+  t.equal(await first.readLine(), null, 'and the connection is closed');
+});

@@ -1,0 +1,27 @@
+import { atom } from '../arguments.js';
+import { type ImapCommand } from '../command.js';
+import { ImapSyntaxError } from '../parser/tokens.js';
+
+/** The extensions a client can ENABLE here. */
+const ENABLEABLE = new Set(['CONDSTORE']);
+
+/**
+ * ENABLE (RFC 5161): only before a folder is selected. Unknown extensions are ignored; the
+ * ENABLED answer names only those newly enabled.
+ */
+export const enable: ImapCommand = {
+  name: 'ENABLE',
+  states: ['authenticated'],
+  run(session, args) {
+    if (args.length === 0) throw new ImapSyntaxError('Name at least one extension');
+    const enabled: string[] = [];
+    for (const arg of args) {
+      const name = atom(arg, 'an extension name').toUpperCase();
+      if (!ENABLEABLE.has(name) || session.enabled.has(name)) continue;
+      session.enabled.add(name);
+      enabled.push(name);
+    }
+    session.untagged(['ENABLED', ...enabled].join(' '));
+    return 'ENABLE completed';
+  },
+};

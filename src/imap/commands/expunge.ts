@@ -1,0 +1,46 @@
+import { atom, expectCount } from '../arguments.js';
+import { type ImapCommand, SELECTED } from '../command.js';
+import { positionOf } from '../search-keys.js';
+import { resolveSet } from '../sequence.js';
+import type { ImapSession } from '../session.js';
+
+/**
+ * Tells the client that these messages are gone and drops them from the session's view, in UID
+ * order, each `* n EXPUNGE` numbered after the ones before it (RFC 3501 §7.4.1).
+ */
+export function announceExpunged(session: ImapSession, uids: readonly number[]): void {
+  const selected = session.selected!;
+  for (const uid of [...uids].sort((a, b) => a - b)) {
+    const position = positionOf(selected.uids, uid);
+    if (position === -1) continue;
+    selected.uids.splice(position, 1);
+    selected.flags.delete(uid);
+    selected.recent.delete(uid);
+    session.untagged(`${position + 1} EXPUNGE`);
+  }
+}
+
+/** NO for a change to a folder opened with EXAMINE; true when answered so. */
+export function refuseReadOnly(session: ImapSession, tag: string): boolean {
+  if (!session.selected!.readOnly) return false;
+  session.write(`${tag} NO The folder is open read-only (EXAMINE); select it to change it\r\n`);
+  return true;
+}
+
+/** EXPUNGE, and UID EXPUNGE (UIDPLUS): only the \Deleted messages among the given UIDs. */
+export const expunge: ImapCommand = {
+  name: 'EXPUNGE',
+  states: SELECTED,
+  uidVariant: true,
+  async run(session, args, { tag, uid }) {
+    expectCount(args, uid ? 1 : 0);
+    const selected = session.selected!;
+    const uids = uid ? resolveSet(selected, atom(args[0], 'a UID set'), true) : undefined;
+    if (refuseReadOnly(session, tag)) return null;
+    if (uids?.length !== 0) {
+      const gone = await session.services.mail.expunge(session.account!.accountId, selected.id, uids);
+      announceExpunged(session, gone);
+    }
+    return `${uid ? 'UID EXPUNGE' : 'EXPUNGE'} completed`;
+  },
+};
