@@ -4,13 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
-import { BIN } from './helpers/server.js';
-
-/**
- * The CLI runs TypeScript through its own tsx transform; tap would merge that process's V8
- * coverage byte-for-byte with the test's own transform of the same files and garble the report.
- */
-const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
+import { BIN, NO_CHILD_COVERAGE } from './helpers/server.js';
 
 t.test('defaults: loopback, the unprivileged ports, embedded database in ./data', async (t) => {
   const config = loadConfig({});

@@ -8,7 +8,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import type { Actor } from '../../src/core/actor.js';
 import { lockDataDir } from '../../src/db/data-dir-lock.js';
 import { openDatabase, servicesFor } from '../../src/main.js';
-import { BIN } from '../helpers/server.js';
+import { BIN, NO_CHILD_COVERAGE } from '../helpers/server.js';
 
 const ACTOR: Actor = { id: 'test', name: 'embedded test', domains: null };
 
@@ -33,12 +33,6 @@ function deadPid(): number {
   }
   throw new Error(`pid ${pid} was reused already`);
 }
-
-/**
- * The CLI runs TypeScript through its own tsx transform; tap would merge that process's V8
- * coverage byte-for-byte with the test's own transform of the same files and garble the report.
- */
-const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
 
 t.test('embedded data survives a restart', async (t) => {
   const config = await embeddedConfig(t);

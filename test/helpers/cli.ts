@@ -7,14 +7,12 @@ import type { Services } from '../../src/core/services.js';
 import type { Database } from '../../src/db/client.js';
 import { openDatabase, servicesFor } from '../../src/main.js';
 import { freshDatabaseUrl } from './database.js';
-import { BIN } from './server.js';
+import { BIN, NO_CHILD_COVERAGE } from './server.js';
 
 /**
  * The CLI runs TypeScript through its own tsx transform; tap would merge that process's V8
  * coverage byte-for-byte with the test's own transform of the same files and garble the report.
  */
-const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
-
 export interface CliRun {
   code: number | null;
   stdout: string;

@@ -1,15 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { OtherProcessAction } from './other-process-actions.js';
+import { NO_CHILD_COVERAGE } from './server.js';
 
 const ACTIONS_SCRIPT = fileURLToPath(new URL('./other-process-actions.ts', import.meta.url));
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
-
-/**
- * The child runs TypeScript through its own tsx transform; tap would merge that process's V8
- * coverage byte-for-byte with the test's own transform of the same files and garble the report.
- */
-const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
 
 /**
  * Runs one action of other-process-actions.ts in a separate Node process connected to

@@ -7,6 +7,12 @@ import { freshDatabaseUrl } from './database.js';
 
 export const BIN = new URL('../../bin/mailroom.js', import.meta.url).pathname;
 
+/**
+ * For `env` of spawned processes: tap would collect their coverage too, but they run through tsx,
+ * whose source maps differ from tap's, and the merged report then misplaces lines.
+ */
+export const NO_CHILD_COVERAGE = { _TAPJS_PROCESSINFO_COVERAGE_: '0' };
+
 /** Test processes run side by side: no listener takes its fixed default port unless asked to. */
 export const MAIL_PORTS_OFF = {
   MAILROOM_IMAP_PORT: 'off',
@@ -49,6 +55,7 @@ export async function startServer(
       MAILROOM_DATA_DIR: dataDir,
       MAILROOM_HTTP_PORT: String(port),
       MAILROOM_LOG_LEVEL: 'warn',
+      ...NO_CHILD_COVERAGE,
       ...MAIL_PORTS_OFF,
       ...(databaseUrl === null ? {} : { DATABASE_URL: databaseUrl }),
       ...env,

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { BIN, freePort } from '../helpers/server.js';
+import { BIN, freePort, NO_CHILD_COVERAGE } from '../helpers/server.js';
 
 export const ADMIN_TOKEN = 'lmtp-crash-test-admin-token';
 
@@ -23,6 +23,7 @@ export async function spawnMailroom(database: { dataDir: string; databaseUrl: st
   const child = spawn(process.execPath, [BIN, 'serve', '--only', 'api,lmtp'], {
     env: {
       PATH: process.env.PATH,
+      ...NO_CHILD_COVERAGE,
       // A killed child writes no coverage, and a live one would garble the report (see test/helpers/cli.ts).
       _TAPJS_PROCESSINFO_COVERAGE_: '0',
       MAILROOM_DATA_DIR: database.dataDir,
