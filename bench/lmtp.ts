@@ -9,11 +9,11 @@
  * and a static userdb. Both log at their defaults to a file. Knobs: BENCH_MESSAGES (per run,
  * default 1000), BENCH_ROUNDS (default 3; the median run counts), BENCH_MAILBOXES (default 20).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { count } from 'drizzle-orm';
@@ -21,6 +21,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { messages } from '../src/db/schema/index.js';
 import { openDatabase, servicesFor } from '../src/main.js';
+import { freePort, startDovecot as startDovecotInstance, stop, waitForPort } from './dovecot.js';
 
 const MESSAGE_SIZE = 20 * 1024;
 const SENDERS = 4;
@@ -31,7 +32,6 @@ const WARMUP = 100;
 const DOMAIN = 'bench.example';
 const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const BIN = fileURLToPath(new URL('../bin/mailroom.js', import.meta.url));
-const DOVECOT = '/usr/sbin/dovecot';
 
 const recipient = (n: number) => `user${n % MAILBOXES}@${DOMAIN}`;
 
@@ -146,35 +146,6 @@ export async function run(port: number, label: string, count: number): Promise<n
   return count / seconds;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function waitForPort(port: number, child: ChildProcess, name: string, log: string): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${log}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => resolve(true)).once('error', () => resolve(false));
-      setTimeout(() => socket.destroy(), 1000);
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${name} did not start listening on ${port}; see ${log}`);
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 interface Target {
   name: string;
   port: number;
@@ -242,81 +213,25 @@ export async function startMailroom(work: string, nodeOptions: string[] = []): P
   };
 }
 
-/** Dovecot as the invoking user, or as `nobody` when the bench runs as root. */
+/** Debian's Dovecot LMTP (see bench/dovecot.ts), counting what it stored in its maildirs. */
 export async function startDovecot(work: string): Promise<Target & { version: string; pid: number }> {
-  const root = process.getuid?.() === 0;
-  const user = root ? { name: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 } : currentUser();
-  const dir = join(work, 'dovecot');
-  for (const sub of ['run', 'state', 'mail']) await mkdir(join(dir, sub), { recursive: true });
-  const port = await freePort();
-  const log = join(dir, 'dovecot.log');
-  const conf = join(dir, 'dovecot.conf');
-  await writeFile(
-    conf,
-    `base_dir = ${dir}/run
-state_dir = ${dir}/state
-log_path = ${log}
-protocols = lmtp
-listen = 127.0.0.1
-ssl = no
-default_internal_user = ${user.name}
-default_internal_group = ${user.group}
-default_login_user = ${user.name}
-first_valid_uid = ${user.uid}
-first_valid_gid = ${user.gid}
-mail_location = maildir:${dir}/mail/%d/%n
-passdb {
-  driver = static
-  args = nopassword=y
-}
-userdb {
-  driver = static
-  args = uid=${user.uid} gid=${user.gid} home=${dir}/mail/%d/%n
-}
-service lmtp {
-  inet_listener lmtp {
-    address = 127.0.0.1
-    port = ${port}
-  }
-}
-# An unprivileged master cannot chroot.
-service anvil {
-  chroot =
-}
-`,
-  );
-  if (root) {
-    await chmod(work, 0o755);
-    for (const path of [dir, join(dir, 'run'), join(dir, 'state'), join(dir, 'mail'), conf]) await chown(path, user.uid, user.gid);
-  }
-  const version = execFileSync(DOVECOT, ['--version']).toString().trim();
-  const child = spawn(DOVECOT, ['-F', '-c', conf], {
-    stdio: 'ignore',
-    ...(root ? { uid: user.uid, gid: user.gid } : {}),
-  });
-  await waitForPort(port, child, 'dovecot', log);
+  const dovecot = await startDovecotInstance(work, { protocol: 'lmtp' });
   return {
     name: 'Dovecot',
-    port,
-    pid: child.pid!,
-    version: version.split(' ')[0]!,
+    port: dovecot.port,
+    pid: dovecot.pid,
+    version: dovecot.version,
     async stored() {
       let count = 0;
-      for (const domain of await readdir(join(dir, 'mail'))) {
-        for (const mailbox of await readdir(join(dir, 'mail', domain))) {
-          count += (await readdir(join(dir, 'mail', domain, mailbox, 'new')).catch(() => [])).length;
+      for (const domain of await readdir(dovecot.mailDir)) {
+        for (const mailbox of await readdir(join(dovecot.mailDir, domain))) {
+          count += (await readdir(join(dovecot.mailDir, domain, mailbox, 'new')).catch(() => [])).length;
         }
       }
       return count;
     },
-    stop: () => stop(child),
+    stop: () => dovecot.stop(),
   };
-}
-
-function currentUser() {
-  const info = userInfo();
-  const group = execFileSync('id', ['-gn']).toString().trim();
-  return { name: info.username, group, uid: info.uid, gid: info.gid };
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

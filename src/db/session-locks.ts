@@ -59,6 +59,13 @@ export function postgresLocks(url: string, onLost: () => void): SessionLocks {
 
   // Negative keys: the migration lock and any other advisory use stay positive.
   const lockKey = (key: number) => -key;
+  // One query at a time on the session: pg deprecates overlapping queries on one client.
+  let queue: Promise<unknown> = Promise.resolve();
+  const query = <T extends object>(client: pg.Client, text: string, values: unknown[]) => {
+    const result = queue.then(() => client.query<T>(text, values));
+    queue = result.catch(() => {});
+    return result;
+  };
 
   return {
     async tryLock(key) {
@@ -66,7 +73,7 @@ export function postgresLocks(url: string, onLost: () => void): SessionLocks {
       held.add(key);
       try {
         const client = await (session ??= open());
-        const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [lockKey(key)]);
+        const result = await query<{ locked: boolean }>(client, 'select pg_try_advisory_lock($1) as locked', [lockKey(key)]);
         if (!result.rows[0]!.locked) held.delete(key);
         return result.rows[0]!.locked;
       } catch (error) {
@@ -77,7 +84,7 @@ export function postgresLocks(url: string, onLost: () => void): SessionLocks {
     async unlock(key) {
       if (!held.delete(key)) return;
       const client = await session;
-      await client?.query('select pg_advisory_unlock($1)', [lockKey(key)]).catch(() => {});
+      if (client) await query(client, 'select pg_advisory_unlock($1)', [lockKey(key)]).catch(() => {});
     },
     async close() {
       held.clear();

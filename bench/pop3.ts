@@ -1,0 +1,514 @@
+/**
+ * POP3, Mailroom beside Dovecot's pop3d on the same machine in the same run:
+ *
+ * - download throughput: RETR of every message of a mailbox of 2,000 × 20 KB messages, in MB/s
+ *   (10^6 octets of message per second, as LIST counts them), by one client in lock-step (as
+ *   fetchmail and Thunderbird do), by one client pipelining, and by a few clients at once, each
+ *   on a mailbox of its own holding a share of the same messages;
+ * - login rate: USER/PASS/QUIT per second with several concurrent clients, each on a mailbox of
+ *   its own holding 10 messages, all with the same argon2id hash (Mailroom's own parameters:
+ *   m=19456, t=2, p=1). "cold": the first login of each mailbox, an argon2id verification on
+ *   both sides; "warm": the same mailboxes again and again, where Mailroom answers from its
+ *   verified-password cache and Dovecot has its auth cache on (auth_cache_size = 10M,
+ *   auth_cache_verify_password_with_worker = yes). Dovecot's cache saves the passdb lookup but
+ *   verifies the password against the cached hash again, so its warm rate stays near its cold one.
+ *
+ *   npm run bench:pop3       (Postgres from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+ *
+ * Mailroom runs as `mailroom serve --only pop3` on a fresh database, loaded through the mail
+ * store in-process beforehand and ANALYZEd. Dovecot (Debian's dovecot-pop3d) runs as an
+ * unprivileged instance under /tmp with maildir storage (files written directly, LF line ends
+ * and S=/W= sizes in their names as Dovecot's own delivery writes them, indexed with doveadm
+ * before the clock starts), a passwd-file passdb holding the same hash, and otherwise its
+ * defaults (one pop3-login and one pop3 process per connection). Every timed download checks
+ * that each message arrived with the size LIST gave. Knobs: BENCH_MESSAGES (default 2000), BENCH_ROUNDS (3; the median run counts),
+ * BENCH_DOWNLOADERS (4), BENCH_LOGIN_CLIENTS (8), BENCH_LOGIN_SECONDS (5), BENCH_COLD_LOGINS
+ * (200 per round), BENCH_PIPELINE (16 commands in flight), BENCH_PROFILE=1 (a CPU profile of Mailroom in
+ * the working directory, kept), BENCH_ONLY=download|login (only those measures).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import argon2 from 'argon2';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { openDatabase, servicesFor } from '../src/main.js';
+import { freePort, prepareDovecot, stop, waitForPort } from './dovecot.js';
+
+const MESSAGE_SIZE = 20 * 1024;
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DOWNLOADERS = Number(process.env.BENCH_DOWNLOADERS ?? 4);
+const LOGIN_CLIENTS = Number(process.env.BENCH_LOGIN_CLIENTS ?? 8);
+const LOGIN_SECONDS = Number(process.env.BENCH_LOGIN_SECONDS ?? 5);
+const COLD_LOGINS = Number(process.env.BENCH_COLD_LOGINS ?? 200);
+const PIPELINE = Number(process.env.BENCH_PIPELINE ?? 16);
+const PROFILE = process.env.BENCH_PROFILE === '1';
+/** `download` or `login`: only those measures (e.g. for a profile). */
+const ONLY = process.env.BENCH_ONLY;
+const LOGIN_MESSAGES = 10;
+const DOMAIN = 'bench.example';
+const PASSWORD = 'a bench passphrase';
+const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const BIN = fileURLToPath(new URL('../bin/mailroom.js', import.meta.url));
+
+// The mailboxes, the same on both sides.
+const BIG = `big@${DOMAIN}`;
+const share = (i: number) => `share${i}@${DOMAIN}`;
+const warm = (i: number) => `warm${i}@${DOMAIN}`;
+const cold = (i: number) => `cold${i}@${DOMAIN}`;
+const SHARES = Array.from({ length: DOWNLOADERS }, (_, i) => share(i));
+const WARM = Array.from({ length: LOGIN_CLIENTS }, (_, i) => warm(i));
+// A fresh set of never-used mailboxes for each round of cold logins.
+const COLD = Array.from({ length: COLD_LOGINS * ROUNDS }, (_, i) => cold(i));
+
+/** A 20 KB multipart/alternative message (text and HTML), CRLF line ends, no line starting with '.'. */
+function message(n: number, to: string): Buffer {
+  const boundary = `b-${n}`;
+  const head =
+    `From: Newsletter <news@sender.example>\r\nTo: ${to}\r\nSubject: Bench #${n}\r\n` +
+    `Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${n}.pop3@sender.example>\r\nMIME-Version: 1.0\r\n` +
+    `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n`;
+  const line = 'The quick brown fox jumps over the lazy dog, again and again, for the benchmark.\r\n';
+  const text = `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`;
+  const html = `--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>\r\n`;
+  const tail = `</body></html>\r\n--${boundary}--\r\n`;
+  let room = MESSAGE_SIZE - head.length - text.length - html.length - tail.length;
+  const half = line.repeat(Math.floor(room / 2 / line.length));
+  room -= 2 * half.length;
+  const pad = `${'x'.repeat(Math.max(0, room - 2))}\r\n`.slice(-room);
+  return Buffer.from(head + text + half + html + half + pad + tail);
+}
+
+/** Which mailboxes get message n: every one goes to BIG and to one of the shares. */
+const bulk = (n: number) => ({ raw: message(n, BIG), to: [BIG, share(n % DOWNLOADERS)] });
+const small = (n: number) => message(100_000 + n, `reader@${DOMAIN}`);
+
+// ---------------------------------------------------------------------------------------------
+// A POP3 client that counts on nothing but RFC 1939: status lines, and multi-line answers that
+// end at CRLF.CRLF.
+
+const TERMINATOR = Buffer.from('\r\n.\r\n');
+
+class Pop3Client {
+  private buffer: Buffer = Buffer.alloc(0);
+  private offset = 0;
+  private waiting: (() => void) | null = null;
+  private failed: Error | null = null;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = this.offset >= this.buffer.length ? chunk : Buffer.concat([this.buffer.subarray(this.offset), chunk]);
+      this.offset = 0;
+      this.wake();
+    });
+    socket.on('error', (error) => {
+      this.failed = error;
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.failed ??= new Error('connection closed');
+      this.wake();
+    });
+  }
+
+  static async open(port: number): Promise<Pop3Client> {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const client = new Pop3Client(socket);
+    await client.status();
+    return client;
+  }
+
+  /** Connects and logs in with USER/PASS, one command at a time, as most clients do. */
+  static async login(port: number, user: string): Promise<Pop3Client> {
+    const client = await Pop3Client.open(port);
+    await client.command(`USER ${user}`);
+    await client.command(`PASS ${PASSWORD}`);
+    return client;
+  }
+
+  private wake() {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.();
+  }
+
+  private async more(): Promise<void> {
+    if (this.failed) throw this.failed;
+    await new Promise<void>((resolve) => (this.waiting = resolve));
+  }
+
+  /** The next status line; throws on -ERR. */
+  async status(): Promise<string> {
+    for (;;) {
+      const end = this.buffer.indexOf('\r\n', this.offset);
+      if (end >= 0) {
+        const line = this.buffer.toString('latin1', this.offset, end);
+        this.offset = end + 2;
+        if (!line.startsWith('+OK')) throw new Error(`POP3 server answered: ${line}`);
+        return line;
+      }
+      await this.more();
+    }
+  }
+
+  /** After a +OK status line: the body of a multi-line answer, still dot-stuffed, with its final CRLF. */
+  async body(): Promise<Buffer> {
+    while (this.buffer.length - this.offset < 3) await this.more();
+    // A body line '.' is sent as '..', so '.' CRLF at once is the end of an empty body.
+    if (this.buffer.toString('latin1', this.offset, this.offset + 3) === '.\r\n') {
+      this.offset += 3;
+      return Buffer.alloc(0);
+    }
+    let from = this.offset;
+    for (;;) {
+      const end = this.buffer.indexOf(TERMINATOR, from);
+      if (end >= 0) {
+        const body = this.buffer.subarray(this.offset, end + 2);
+        this.offset = end + TERMINATOR.length;
+        return body;
+      }
+      // Arriving data moves the unread part to the front: keep positions relative to it.
+      const scanned = Math.max(from, this.buffer.length - (TERMINATOR.length - 1)) - this.offset;
+      await this.more();
+      from = this.offset + scanned;
+    }
+  }
+
+  async command(line: string): Promise<string> {
+    this.socket.write(`${line}\r\n`);
+    return this.status();
+  }
+
+  async multiline(line: string): Promise<Buffer> {
+    this.socket.write(`${line}\r\n`);
+    await this.status();
+    return this.body();
+  }
+
+  /** LIST: the octet count of each message, by message number - 1. */
+  async list(): Promise<number[]> {
+    const lines = (await this.multiline('LIST')).toString('latin1').split('\r\n').filter((l) => l !== '');
+    return lines.map((line) => Number(line.split(' ')[1]));
+  }
+
+  /** RETRs messages 1..sizes.length with up to `window` commands in flight; checks every size. */
+  async retrieveAll(sizes: number[], window: number): Promise<number> {
+    let sent = 0;
+    let received = 0;
+    let octets = 0;
+    const send = () => {
+      const batch: string[] = [];
+      while (sent < sizes.length && batch.length + (sent - received) < window) batch.push(`RETR ${++sent}\r\n`);
+      if (batch.length > 0) this.socket.write(batch.join(''));
+    };
+    send();
+    while (received < sizes.length) {
+      await this.status();
+      const body = await this.body();
+      const expected = sizes[received]!;
+      if (body.length !== expected) throw new Error(`message ${received + 1}: ${body.length} octets, LIST said ${expected}`);
+      octets += body.length;
+      received++;
+      send();
+    }
+    return octets;
+  }
+
+  async quit(): Promise<void> {
+    await this.command('QUIT');
+    this.socket.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two servers.
+
+interface Target {
+  name: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** The argon2id hash both sides verify: Mailroom's parameters, written m,t,p as libsodium reads it. */
+async function sharedHash(): Promise<string> {
+  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
+  const params = /\$m=(\d+),p=(\d+),t=(\d+)\$/.exec(hash);
+  return params ? hash.replace(params[0], `$m=${params[1]},t=${params[3]},p=${params[2]}$`) : hash;
+}
+
+async function startMailroom(work: string, hash: string): Promise<Target & { settings: string }> {
+  const name = `mailroom_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: SERVER_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(SERVER_URL);
+  url.pathname = `/${name}`;
+  const databaseUrl = url.toString();
+  const settings = (
+    await admin.query(
+      "select version() as v, current_setting('synchronous_commit') as sc, current_setting('fsync') as f, current_setting('shared_buffers') as sb",
+    )
+  ).rows[0] as { v: string; sc: string; f: string; sb: string };
+
+  const config = loadConfig({ DATABASE_URL: databaseUrl, MAILROOM_LOG_LEVEL: 'silent' });
+  const database = await openDatabase(config);
+  try {
+    const services = servicesFor(database, config);
+    const actor = { id: 'bench', name: 'bench', domains: null };
+    await services.domains.create({ name: DOMAIN }, actor);
+    for (const address of [BIG, ...SHARES, ...WARM, ...COLD]) {
+      await services.mailboxes.create({ address, passwordHash: `{ARGON2ID}${hash}` }, actor);
+    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < MESSAGES) {
+          const { raw, to } = bulk(next++);
+          await services.mail.deliver(raw, to);
+        }
+      }),
+    );
+    // One stored copy each, delivered to every login mailbox at once.
+    for (let n = 0; n < LOGIN_MESSAGES; n++) await services.mail.deliver(small(n), [...WARM, ...COLD]);
+  } finally {
+    await database.close();
+  }
+  // Planner statistics as autovacuum keeps them on a database in use. Without them, right after
+  // the bulk load, Postgres reads a message through the (account, folder, modseq) index and
+  // filters every row of the folder: each RETR costs O(messages in the INBOX).
+  const analyze = new pg.Client({ connectionString: databaseUrl });
+  await analyze.connect();
+  await analyze.query('analyze');
+  await analyze.end();
+
+  const port = await freePort();
+  const dataDir = join(work, 'mailroom-data');
+  await mkdir(dataDir, { recursive: true });
+  const log = join(work, 'mailroom.log');
+  const logFile = await open(log, 'w');
+  const child = spawn(
+    process.execPath,
+    [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(work, 'profile')}`] : []), BIN, 'serve', '--only', 'pop3'],
+    {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: databaseUrl,
+        MAILROOM_DATA_DIR: dataDir,
+        MAILROOM_POP3_PORT: String(port),
+        MAILROOM_POP3S_PORT: 'off',
+      },
+      stdio: ['ignore', logFile.fd, logFile.fd],
+    },
+  );
+  await waitForPort(port, child, 'mailroom', log);
+  return {
+    name: 'Mailroom',
+    port,
+    settings: `${settings.v.split(' on ')[0]}, synchronous_commit=${settings.sc}, fsync=${settings.f}, shared_buffers=${settings.sb}`,
+    async stop() {
+      await stop(child);
+      await logFile.close();
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+async function startDovecot(work: string, hash: string): Promise<Target & { version: string }> {
+  const all = [BIG, ...SHARES, ...WARM, ...COLD];
+  const prepared = await prepareDovecot(work, {
+    protocol: 'pop3',
+    passdb: `passdb {\n  driver = passwd-file\n  args = ${join(work, 'dovecot-pop3', 'passwd')}\n}`,
+    // Dovecot's counterpart of Mailroom's verified-password cache; Mailroom's lives 15 minutes.
+    extra: 'auth_cache_size = 10M\nauth_cache_ttl = 15 min\nauth_cache_verify_password_with_worker = yes\n',
+  });
+  await writeFile(join(prepared.dir, 'passwd'), all.map((address) => `${address}:{ARGON2ID}${hash}::::::\n`).join(''));
+
+  // Maildir as Dovecot's own delivery leaves it: LF line ends, S= (file) and W= (CRLF) sizes.
+  const boxes = new Map<string, string>();
+  for (const address of all) {
+    const [local, domain] = address.split('@') as [string, string];
+    const box = join(prepared.mailDir, domain, local);
+    for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(box, sub), { recursive: true });
+    boxes.set(address, box);
+  }
+  const store = async (address: string, raw: Buffer, n: number) => {
+    const lf = Buffer.from(raw.toString('latin1').replaceAll('\r\n', '\n'), 'latin1');
+    const file = `${1796000000 + n}.M${n}P${process.pid}.bench,S=${lf.length},W=${raw.length}:2,`;
+    await writeFile(join(boxes.get(address)!, 'cur', file), lf);
+  };
+  for (let n = 0; n < MESSAGES; n++) {
+    const { raw, to } = bulk(n);
+    for (const address of to) await store(address, raw, n);
+  }
+  for (let n = 0; n < LOGIN_MESSAGES; n++) {
+    for (const address of [...WARM, ...COLD]) await store(address, small(n), n);
+  }
+  const dovecot = await prepared.start();
+
+  // Index every maildir (uidlist, index, cached sizes) without logging in: a mailbox Dovecot
+  // has seen before, as Mailroom's are, and the auth cache still empty.
+  const users = join(work, 'users');
+  await writeFile(users, all.join('\n') + '\n');
+  execFileSync('doveadm', ['-c', join(prepared.dir, 'dovecot.conf'), 'mailbox', 'status', '-F', users, 'messages vsize', 'INBOX'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return { name: 'Dovecot', port: dovecot.port, version: dovecot.version, stop: () => dovecot.stop() };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The measurements.
+
+/** Whole sessions, in parallel: log in, LIST, RETR everything, QUIT. Answers MB/s. */
+async function download(port: number, mailboxes: string[], window: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  const octets = await Promise.all(
+    mailboxes.map(async (mailbox) => {
+      const client = await Pop3Client.login(port, mailbox);
+      const sizes = await client.list();
+      if (sizes.length === 0) throw new Error(`${mailbox} is empty`);
+      const got = await client.retrieveAll(sizes, window);
+      await client.quit();
+      return got;
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return octets.reduce((a, b) => a + b, 0) / 1e6 / seconds;
+}
+
+async function loginOnce(port: number, mailbox: string): Promise<void> {
+  const client = await Pop3Client.login(port, mailbox);
+  await client.quit();
+}
+
+/** Each mailbox of `queue` logged into once, by LOGIN_CLIENTS clients at a time. Answers logins/s. */
+async function coldLogins(port: number, queue: string[]): Promise<number> {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: LOGIN_CLIENTS }, async () => {
+      while (next < queue.length) await loginOnce(port, queue[next++]!);
+    }),
+  );
+  return queue.length / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** LOGIN_CLIENTS clients, each logging into its own mailbox again and again for LOGIN_SECONDS. */
+async function warmLogins(port: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  const deadline = started + BigInt(LOGIN_SECONDS * 1e9);
+  let logins = 0;
+  await Promise.all(
+    WARM.map(async (mailbox) => {
+      while (process.hrtime.bigint() < deadline) {
+        await loginOnce(port, mailbox);
+        logins++;
+      }
+    }),
+  );
+  return logins / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+interface Measure {
+  label: string;
+  unit: string;
+  run(target: Target, round: number): Promise<number>;
+}
+
+async function main() {
+  const work = await mkdtemp(join(tmpdir(), 'mailroom-bench-pop3-'));
+  const targets: Target[] = [];
+  try {
+    const hash = await sharedHash();
+    const loading = Date.now();
+    const mailroom = await startMailroom(work, hash);
+    targets.push(mailroom);
+    const dovecot = await startDovecot(work, hash);
+    targets.push(dovecot);
+    const perShare = Math.ceil(MESSAGES / DOWNLOADERS);
+
+    console.log(
+      `POP3: ${MESSAGES} × ${MESSAGE_SIZE / 1024} KB messages (loaded in ${((Date.now() - loading) / 1000).toFixed(0)} s), ` +
+        `${ROUNDS} runs each (alternating), median run counts`,
+    );
+    console.log(`  Mailroom: mailroom serve --only pop3 on ${mailroom.settings}`);
+    console.log(
+      `  Dovecot:  ${dovecot.version}, maildir, passwd-file passdb, auth_cache_size=10M (verified by workers), ` +
+        'otherwise defaults (pop3-login and pop3 service_count=1: a process each per connection)',
+    );
+    console.log(`  Both verify the same hash: ${hash.slice(0, hash.lastIndexOf('$', hash.lastIndexOf('$') - 1))}$…`);
+    const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+    console.log(`  Machine: ${availableParallelism()} CPUs, load average ${load()} at the start`);
+
+    const measures: Measure[] = [
+      { label: 'download, 1 client, lock-step', unit: 'MB/s', run: (t) => download(t.port, [BIG], 1) },
+      { label: `download, 1 client, ${PIPELINE} pipelined`, unit: 'MB/s', run: (t) => download(t.port, [BIG], PIPELINE) },
+      {
+        label: `download, ${DOWNLOADERS} clients × ${perShare} messages, lock-step`,
+        unit: 'MB/s',
+        run: (t) => download(t.port, SHARES, 1),
+      },
+      {
+        label: `login cold (argon2id), ${LOGIN_CLIENTS} clients × ${COLD_LOGINS} mailboxes`,
+        unit: 'logins/s',
+        run: (t, round) => coldLogins(t.port, COLD.slice((round - 1) * COLD_LOGINS, round * COLD_LOGINS)),
+      },
+      { label: `login warm (cached), ${LOGIN_CLIENTS} clients`, unit: 'logins/s', run: (t) => warmLogins(t.port) },
+    ];
+
+    // Untimed: a full download on each side (page cache, Postgres buffers, Dovecot's index
+    // cache), and one login into each warm mailbox (the caches hold them from then on).
+    for (const target of targets) {
+      await download(target.port, [BIG], 1);
+      await download(target.port, SHARES, 1);
+      await Promise.all(WARM.map((mailbox) => loginOnce(target.port, mailbox)));
+    }
+
+    const results: { measure: Measure; mailroom: number; dovecot: number }[] = [];
+    for (const measure of measures) {
+      if (ONLY !== undefined && !measure.label.startsWith(ONLY)) continue;
+      console.log(`${measure.label}:`);
+      const rates = new Map<Target, number[]>(targets.map((t) => [t, []]));
+      for (let round = 1; round <= ROUNDS; round++) {
+        // Alternating, so a busy moment on the machine does not fall on one side only.
+        for (const target of round % 2 === 1 ? targets : [...targets].reverse()) {
+          const rate = await measure.run(target, round);
+          rates.get(target)!.push(rate);
+          console.log(`  run ${round} ${target.name.padEnd(8)} ${rate.toFixed(1).padStart(8)} ${measure.unit}`);
+        }
+      }
+      results.push({ measure, mailroom: median(rates.get(mailroom)!), dovecot: median(rates.get(dovecot)!) });
+    }
+
+    console.log('\nMedians:');
+    for (const { measure, mailroom: m, dovecot: d } of results) {
+      console.log(`${measure.label}:`);
+      console.log(`  Mailroom: ${m.toFixed(1)} ${measure.unit}`);
+      console.log(`  Dovecot:  ${d.toFixed(1)} ${measure.unit}`);
+      console.log(`  Mailroom/Dovecot = ${(m / d).toFixed(2)}`);
+    }
+    const ratio = (index: number) => {
+      const result = results.find((r) => r.measure === measures[index]);
+      return result ? (result.mailroom / result.dovecot).toFixed(2) : 'not measured';
+    };
+    console.log(`\nLoad average ${load()} at the end.`);
+    console.log(`throughput (1 client, lock-step): Mailroom/Dovecot = ${ratio(0)}`);
+    console.log(`login rate (cold, argon2id):     Mailroom/Dovecot = ${ratio(3)}`);
+    console.log(`login rate (warm, cached):       Mailroom/Dovecot = ${ratio(4)}`);
+  } finally {
+    for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));
+    if (PROFILE) console.log(`CPU profile of Mailroom in ${join(work, 'profile')}`);
+    else await rm(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
