@@ -105,3 +105,26 @@ export class LineClient {
     this.socket.destroy();
   }
 }
+
+/** Sends a tagged command and answers every line up to and including the tagged one. */
+export async function run(client: LineClient, line: string): Promise<string[]> {
+  const tag = line.split(' ')[0]!;
+  client.send(`${line}\r\n`);
+  const lines: string[] = [];
+  for (;;) {
+    const answer = await client.readLine();
+    if (answer === null) return lines;
+    lines.push(answer);
+    if (answer.startsWith(`${tag} `)) return lines;
+  }
+}
+
+/** NOOP until the untagged lines seen so far satisfy `done` (the change feed is asynchronous). */
+export async function until(client: LineClient, done: (lines: string[]) => boolean): Promise<string[]> {
+  const seen: string[] = [];
+  for (let i = 0; i < 50 && !done(seen); i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    seen.push(...(await run(client, `u${i} NOOP`)).slice(0, -1));
+  }
+  return seen;
+}

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import t from 'tap';
-import { LineClient } from '../helpers/line-client.js';
+import { LineClient, until } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
 
 // Literals may be larger than the store takes, so the store's own limit answers (NO [LIMIT]).
@@ -68,16 +68,6 @@ async function run(client: LineClient, line: string): Promise<string[]> {
 async function append(client: LineClient, tag: string, head: string, raw: Buffer = MESSAGE): Promise<string[]> {
   client.send(Buffer.concat([Buffer.from(`${tag} APPEND ${head} {${raw.length}+}\r\n`), raw, Buffer.from('\r\n')]));
   return answerTo(client, tag);
-}
-
-/** NOOP until the untagged lines seen so far satisfy `done` (the change feed is asynchronous). */
-async function until(client: LineClient, done: (lines: string[]) => boolean): Promise<string[]> {
-  const seen: string[] = [];
-  for (let i = 0; i < 50 && !done(seen); i++) {
-    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    seen.push(...(await run(client, `u${i} NOOP`)).slice(0, -1));
-  }
-  return seen;
 }
 
 t.test('APPEND with flags and a date-time: APPENDUID, the bytes exactly as sent', async (t) => {

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { patternMatcher } from '../../src/imap/commands/list.js';
-import { LineClient } from '../helpers/line-client.js';
+import { LineClient, run, until } from '../helpers/line-client.js';
 import { PASSWORD, startTestImap } from '../helpers/imap.js';
 
 const imap = await startTestImap(t);
@@ -23,29 +23,6 @@ async function connect(address: string): Promise<LineClient> {
   const login = await run(client, `l1 LOGIN ${address} "${PASSWORD}"`);
   if (!login.at(-1)?.startsWith('l1 OK')) throw new Error(`login: ${login.join('\n')}`);
   return client;
-}
-
-/** NOOP until the untagged lines seen so far satisfy `done` (the change feed is asynchronous). */
-async function until(client: LineClient, done: (lines: string[]) => boolean): Promise<string[]> {
-  const lines: string[] = [];
-  for (let i = 0; i < 50 && !done(lines); i++) {
-    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    lines.push(...(await run(client, `u${i} NOOP`)).slice(0, -1));
-  }
-  return lines;
-}
-
-/** Sends a tagged command and answers every line up to and including the tagged one. */
-async function run(client: LineClient, line: string): Promise<string[]> {
-  const tag = line.split(' ')[0]!;
-  client.send(`${line}\r\n`);
-  const lines: string[] = [];
-  for (;;) {
-    const answer = await client.readLine();
-    if (answer === null) return lines;
-    lines.push(answer);
-    if (answer.startsWith(`${tag} `)) return lines;
-  }
 }
 
 async function imapflow(address: string): Promise<ImapFlow> {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import t from 'tap';
-import { LineClient } from '../helpers/line-client.js';
+import { LineClient, run } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
 
 const imap = await startTestImap(t);
@@ -19,19 +19,6 @@ async function connect(address?: string): Promise<LineClient> {
     if (!login.at(-1)?.startsWith('l1 OK')) throw new Error(`login: ${login.join('\n')}`);
   }
   return client;
-}
-
-/** Sends a tagged command and answers every line up to and including the tagged one. */
-async function run(client: LineClient, line: string): Promise<string[]> {
-  const tag = line.split(' ')[0]!;
-  client.send(`${line}\r\n`);
-  const lines: string[] = [];
-  for (;;) {
-    const answer = await client.readLine();
-    if (answer === null) return lines;
-    lines.push(answer);
-    if (answer.startsWith(`${tag} `)) return lines;
-  }
 }
 
 t.test('NAMESPACE: one personal namespace', async (t) => {

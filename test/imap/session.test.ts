@@ -1,5 +1,5 @@
 import t from 'tap';
-import { LineClient } from '../helpers/line-client.js';
+import { LineClient, run } from '../helpers/line-client.js';
 import { PASSWORD, startTestImap } from '../helpers/imap.js';
 
 const imap = await startTestImap(t);
@@ -11,19 +11,6 @@ async function connect(): Promise<LineClient> {
   const greeting = await client.readLine();
   if (!greeting?.startsWith('* OK')) throw new Error(`greeting: ${greeting}`);
   return client;
-}
-
-/** Sends a tagged command and answers every line up to and including the tagged one. */
-async function run(client: LineClient, line: string): Promise<string[]> {
-  const tag = line.split(' ')[0]!;
-  client.send(`${line}\r\n`);
-  const lines: string[] = [];
-  for (;;) {
-    const answer = await client.readLine();
-    if (answer === null) return lines;
-    lines.push(answer);
-    if (answer.startsWith(`${tag} `)) return lines;
-  }
 }
 
 t.test('greeting, CAPABILITY, LOGIN, SELECT, LOGOUT', async (t) => {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import t from 'tap';
-import { LineClient } from '../helpers/line-client.js';
+import { LineClient, run, until } from '../helpers/line-client.js';
 import { PASSWORD, startTestImap } from '../helpers/imap.js';
 
 const imap = await startTestImap(t, { limits: { maxBadCommands: 100 } });
@@ -38,29 +38,6 @@ async function connect(address: string, select: string | null = 'SELECT INBOX'):
     if (!answer.at(-1)?.startsWith('s1 OK')) throw new Error(`select: ${answer.join('\n')}`);
   }
   return client;
-}
-
-/** Sends a tagged command and answers every line up to and including the tagged one. */
-async function run(client: LineClient, line: string): Promise<string[]> {
-  const tag = line.split(' ')[0]!;
-  client.send(`${line}\r\n`);
-  const lines: string[] = [];
-  for (;;) {
-    const answer = await client.readLine();
-    if (answer === null) return lines;
-    lines.push(answer);
-    if (answer.startsWith(`${tag} `)) return lines;
-  }
-}
-
-/** NOOP until the untagged lines seen so far satisfy `done` (the change feed is asynchronous). */
-async function until(client: LineClient, done: (lines: string[]) => boolean): Promise<string[]> {
-  const seen: string[] = [];
-  for (let i = 0; i < 50 && !done(seen); i++) {
-    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
-    seen.push(...(await run(client, `u${i} NOOP`)).slice(0, -1));
-  }
-  return seen;
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
