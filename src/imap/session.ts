@@ -152,18 +152,15 @@ export class ImapSession {
     this.connection.close();
   }
 
-  /** The client's view of a folder as it stands now. */
-  async openFolder(folder: { id: number; name: string; uidValidity: number }, readOnly: boolean): Promise<{
-    messages: MessageSummary[];
-    highestModseq: number;
-    uidNext: number;
-  }> {
-    const account = this.account!;
-    const [messages, changes] = await Promise.all([
-      this.services.mail.list(account.accountId, folder.id),
-      this.services.mail.changesSince(account.accountId, folder.id, Number.MAX_SAFE_INTEGER),
-    ]);
-    const highestModseq = Math.max(changes.highestModseq, ...messages.map((m) => m.modseq));
+  /** The client's view of a folder as it stands now; `folder` is its row, read just before. */
+  async openFolder(
+    folder: { id: number; name: string; uidValidity: number; uidNext: number; highestModseq: number },
+    readOnly: boolean,
+  ): Promise<{ messages: MessageSummary[]; highestModseq: number; uidNext: number }> {
+    const messages = await this.services.mail.list(this.account!.accountId, folder.id);
+    // Mail that arrived between reading the row and the list is in the list: count it in.
+    const highestModseq = messages.reduce((highest, m) => Math.max(highest, m.modseq), folder.highestModseq);
+    const uidNext = Math.max(folder.uidNext, (messages.at(-1)?.uid ?? 0) + 1);
     this.selected = {
       id: folder.id,
       name: folder.name,
@@ -176,7 +173,7 @@ export class ImapSession {
     };
     this.state = 'selected';
     this.folderChanged = false;
-    return { messages, highestModseq, uidNext: changes.uidNext };
+    return { messages, highestModseq, uidNext };
   }
 
   /**

@@ -57,7 +57,7 @@ async function logIn(session: Pop3Session, address: string, password: string): P
   }
   const release = [unlock];
   try {
-    const inbox = (await context.mail.folders.list(account.accountId)).find((folder) => folder.name === INBOX)!;
+    const inbox = await context.mail.folders.get(account.accountId, INBOX);
     const stored = await context.mail.list(account.accountId, inbox.id);
     const messages = stored
       .filter((m) => !m.pop3Hidden && !m.flags.includes('\\Deleted'))
