@@ -170,11 +170,18 @@ t.test('flag changes, expunge, copy and move publish; no-ops and refusals do not
 });
 
 t.test('a delivery that rolls back publishes nothing, not even for the recipient placed first', async (t) => {
-  // Heard before going on, so its notification cannot be taken for one of the rolled-back delivery.
-  await collect(1, () => mail.folders.create(ann.id, 'Lists'));
   t.ok(ann.id < bob.id, 'ann is placed first');
-  const heardNothing = await silent(() => mail.deliver(message('rolled back'), [ann.address, bob.address], 'Lists'), watcher.id);
+  const bobInbox = await mail.folders.get(bob.id, 'INBOX');
+  await collect(1, () => mail.deliver(message('first for bob'), [bob.address]));
+  // A fault after ann's message is placed: bob's next UID is taken, so his insert fails.
+  await db.update(folders).set({ uidNext: bobInbox.uidNext }).where(and(eq(folders.accountId, bob.id), eq(folders.id, bobInbox.id)));
+  const annBefore = await mail.folders.get(ann.id, 'INBOX');
+  const heardNothing = await silent(
+    () => t.rejects(mail.deliver(message('rolled back'), [ann.address, bob.address]), { cause: { code: '23505' } }),
+    watcher.id,
+  );
   t.strictSame(heardNothing, []);
+  t.equal((await mail.folders.get(ann.id, 'INBOX')).uidNext, annBefore.uidNext, 'nothing of it stayed for ann');
   const over = await newMailbox('full');
   await services.mailboxes.update(over.address, { quota: { messages: 0 } }, ACTOR);
   t.strictSame(await silent(() => mail.deliver(message('refused'), [over.address]), watcher.id), [], 'a refused delivery');

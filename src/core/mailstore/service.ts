@@ -1,13 +1,14 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
-import { accounts, blobs, domains, expunged, folders, messages } from '../../db/schema/index.js';
+import { blobs, expunged, folders, messages } from '../../db/schema/index.js';
 import { normalizeAddress } from '../addresses.js';
 import { DomainError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
 import { publishChange } from '../events/changes.js';
 import { indexMessage } from '../mime/index.js';
 import type { MessageIndex } from '../mime/types.js';
 import { addBlobReferences, blobHash, releaseBlobs, retainBlob } from './blobs.js';
-import { createFolderService, findFolder, INBOX } from './folders.js';
+import { deliverInOneStatement, type RecipientOutcome } from './delivery.js';
+import { createFolderService, findFolder, INBOX, normalizeFolderName } from './folders.js';
 import { normalizeFlags } from './flags.js';
 import { adjustUsage, checkRoom, lockAccount } from './quota.js';
 import { type SearchKey, searchCondition } from './search.js';
@@ -72,6 +73,20 @@ function checkSize(raw: Uint8Array, maxSize: number): void {
 
 const unknownMailbox = (recipient: string) => new NotFoundError('mailbox_not_found', `There is no mailbox ${recipient}`);
 
+/** Why a delivery left this mailbox out, from its state under the lock. */
+function refusal(outcome: RecipientOutcome, folder: string, size: number): DomainError {
+  if (outcome.status === 'suspended' && outcome.suspendedDelivery === 'reject') {
+    return new ForbiddenError('mailbox_suspended', `The mailbox ${outcome.address} is suspended`);
+  }
+  try {
+    checkRoom(outcome, size, 1);
+  } catch (error) {
+    return error as DomainError;
+  }
+  // It had room, so its folder was missing or deleted while the message was on its way.
+  return new NotFoundError('folder_not_found', `There is no folder ${normalizeFolderName(folder)}`);
+}
+
 /** Messages in Postgres: every way in (LMTP, API, IMAP APPEND, import) and every way out. */
 export function createMailStore(db: Database, options: { maxMessageSize: number }) {
   const folderService = createFolderService(db);
@@ -86,8 +101,6 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
      */
     async deliver(raw: Buffer, recipients: readonly string[], folder = INBOX): Promise<DeliveryResult[]> {
       checkSize(raw, options.maxMessageSize);
-      const index = indexMessage(raw);
-      const hash = blobHash(raw);
       const addresses = recipients.map((recipient) => {
         try {
           return normalizeAddress(recipient).address;
@@ -96,60 +109,24 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
         }
       });
       const known = [...new Set(addresses.filter((a): a is string => a !== null))];
-      return db.transaction(async (tx) => {
-        const rows =
-          known.length === 0
-            ? []
-            : await tx
-                .select({
-                  id: accounts.id,
-                  address: accounts.address,
-                  status: accounts.status,
-                  suspendedDelivery: domains.suspendedDelivery,
-                  quotaBytes: accounts.quotaBytes,
-                  quotaMessages: accounts.quotaMessages,
-                  usedBytes: accounts.usedBytes,
-                  usedMessages: accounts.usedMessages,
-                })
-                .from(accounts)
-                .innerJoin(domains, eq(domains.id, accounts.domainId))
-                .where(sql`${accounts.address} = any(${sql.param(known)}::text[])`)
-                // In id order, as every other writer locks accounts, so two deliveries cannot deadlock.
-                .orderBy(asc(accounts.id))
-                .for('update', { of: accounts });
-        const byAddress = new Map(rows.map((row) => [row.address, row]));
-        const outcome = new Map<string, DomainError | null>();
-        for (const row of rows) {
-          try {
-            if (row.status === 'suspended' && row.suspendedDelivery === 'reject') {
-              throw new ForbiddenError('mailbox_suspended', `The mailbox ${row.address} is suspended`);
-            }
-            checkRoom(row, raw.length, 1);
-            outcome.set(row.address, null);
-          } catch (error) {
-            if (!(error instanceof DomainError)) throw error;
-            outcome.set(row.address, error);
-          }
-        }
-        const accepted = rows.filter((row) => outcome.get(row.address) === null);
-        const uids = new Map<string, number>();
-        if (accepted.length > 0) await retainBlob(tx, hash, raw, accepted.length);
-        for (const row of accepted) {
-          const target = await findFolder(tx, row.id, folder);
-          const [placed] = await placeMessages(tx, row.id, target, [
-            { blobHash: hash, size: raw.length, crlfSize: crlfSize(raw), index, flags: [], internalDate: new Date() },
-          ]);
-          await adjustUsage(tx, row.id, raw.length, 1);
-          uids.set(row.address, placed!.uid);
-        }
-        return recipients.map((recipient, i): DeliveryResult => {
-          const address = addresses[i];
-          const row = address === null ? undefined : byAddress.get(address!);
-          if (!row) return { recipient, delivered: false, error: unknownMailbox(recipient) };
-          const error = outcome.get(row.address);
-          if (error) return { recipient, delivered: false, error };
-          return { recipient, delivered: true, uid: uids.get(row.address)!, size: raw.length };
-        });
+      const outcomes =
+        known.length === 0
+          ? []
+          : await deliverInOneStatement(db, {
+              raw,
+              hash: blobHash(raw),
+              crlfSize: crlfSize(raw),
+              index: indexMessage(raw),
+              folder: normalizeFolderName(folder),
+              addresses: known,
+            });
+      const byAddress = new Map(outcomes.map((outcome) => [outcome.address, outcome]));
+      return recipients.map((recipient, i): DeliveryResult => {
+        const address = addresses[i];
+        const outcome = address === null ? undefined : byAddress.get(address!);
+        if (!outcome) return { recipient, delivered: false, error: unknownMailbox(recipient) };
+        if (outcome.uid !== null) return { recipient, delivered: true, uid: outcome.uid, size: raw.length };
+        return { recipient, delivered: false, error: refusal(outcome, folder, raw.length) };
       });
     },
 
