@@ -25,6 +25,11 @@ export interface Config {
   passwordMinLength: number;
   /** Largest JSON request body the API reads, in bytes. */
   apiBodyLimit: number;
+  /** API requests per minute per client address and per API key (0: no limit). */
+  apiRateLimitPerIp: number;
+  apiRateLimitPerKey: number;
+  /** Event-loop delay (ms) beyond which the API answers 503 instead of queueing (0: never). */
+  apiMaxEventLoopDelayMs: number;
   /** Largest message accepted by any way in (LMTP, API, APPEND, import), in bytes. */
   maxMessageSize: number;
   /** Open POP3 and IMAP connections one client address may hold, each protocol counted apart. */
@@ -150,6 +155,9 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel(env, 'MAILROOM_LOG_LEVEL'),
     passwordMinLength: integer(env, 'MAILROOM_PASSWORD_MIN_LENGTH', 10, 1, 1024),
     apiBodyLimit: integer(env, 'MAILROOM_API_BODY_LIMIT', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    apiRateLimitPerIp: integer(env, 'MAILROOM_API_RATE_LIMIT_PER_IP', 6000, 0, 10_000_000),
+    apiRateLimitPerKey: integer(env, 'MAILROOM_API_RATE_LIMIT_PER_KEY', 3000, 0, 10_000_000),
+    apiMaxEventLoopDelayMs: integer(env, 'MAILROOM_API_MAX_EVENT_LOOP_DELAY', 1000, 0, 60_000),
     maxMessageSize: integer(env, 'MAILROOM_MAX_MESSAGE_SIZE', 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxConnectionsPerIp: integer(env, 'MAILROOM_MAX_CONNECTIONS_PER_IP', 50, 1, 100_000),
     maxAuthFailures: integer(env, 'MAILROOM_MAX_AUTH_FAILURES', 3, 1, 100),

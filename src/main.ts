@@ -60,6 +60,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     logLevel: config.logLevel,
     bodyLimit: config.apiBodyLimit,
     maxMessageSize: config.maxMessageSize,
+    limits: { perIp: config.apiRateLimitPerIp, perKey: config.apiRateLimitPerKey, maxEventLoopDelayMs: config.apiMaxEventLoopDelayMs },
   });
   let lmtp: LmtpServer | null = null;
   let gateway: Gateway | null = null;

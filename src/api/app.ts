@@ -9,6 +9,7 @@ import type { Services } from '../core/services.js';
 import { installAuth } from './plugins/auth.js';
 import { installErrorHandling } from './plugins/errors.js';
 import { installIdempotency } from './plugins/idempotency.js';
+import { type ApiLimits, installLimits } from './plugins/limits.js';
 import { installMetrics } from './plugins/metrics.js';
 import { sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
@@ -34,6 +35,8 @@ export interface AppOptions {
   maxMessageSize?: number;
   /** Largest mbox the import route reads (whole, into memory); 20 messages' worth when left out. */
   maxImportSize?: number;
+  /** Rate limits and load shedding; none when left out. */
+  limits?: ApiLimits;
 }
 
 const DEFAULT_MAX_MESSAGE_SIZE = 50 * 1024 * 1024;
@@ -50,6 +53,7 @@ export async function buildApp({
   bodyLimit,
   maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
   maxImportSize = 20 * maxMessageSize,
+  limits = { perIp: 0, perKey: 0, maxEventLoopDelayMs: 0 },
 }: AppOptions): Promise<Api> {
   const app = Fastify({
     logger: {
@@ -72,6 +76,8 @@ export async function buildApp({
   app.addSchema(Problem);
   // Installed before any plugin is registered, so every route (docs included) sees their decorations.
   installErrorHandling(app);
+  // Before authentication: the address limit must come first.
+  await installLimits(app, limits);
   installAuth(app, services);
   installIdempotency(app, services);
   installMetrics(app);

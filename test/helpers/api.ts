@@ -1,5 +1,5 @@
 import type { Role } from '../../src/core/api-keys/service.js';
-import { type Api, buildApp } from '../../src/api/app.js';
+import { type Api, type AppOptions, buildApp } from '../../src/api/app.js';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { freshDatabase } from './database.js';
@@ -20,7 +20,7 @@ export interface TestApi {
 /** The real API on a fresh database, driven with app.inject(); closed when the test ends. */
 export async function buildTestApi(
   t: { teardown(fn: () => unknown): void },
-  options: { bodyLimit?: number; passwordMinLength?: number; maxMessageSize?: number } = {},
+  options: { bodyLimit?: number; passwordMinLength?: number; maxMessageSize?: number; limits?: AppOptions['limits'] } = {},
 ): Promise<TestApi> {
   const database = await freshDatabase(t);
   const maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
@@ -29,7 +29,13 @@ export async function buildTestApi(
     bootstrapToken: ADMIN_TOKEN,
     maxMessageSize,
   });
-  const app = await buildApp({ services, logLevel: 'silent', bodyLimit: options.bodyLimit ?? 1024 * 1024, maxMessageSize });
+  const app = await buildApp({
+    services,
+    logLevel: 'silent',
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    maxMessageSize,
+    limits: options.limits,
+  });
   t.teardown(() => app.close());
   return {
     app,
