@@ -7,14 +7,6 @@ export function blobHash(raw: Uint8Array): string {
   return createHash('sha256').update(raw).digest('hex');
 }
 
-/** Stores the bytes once however many messages use them; `references` more messages now do. */
-export async function retainBlob(tx: Executor, hash: string, raw: Uint8Array, references: number): Promise<void> {
-  await tx
-    .insert(blobs)
-    .values({ hash, size: raw.length, data: raw, refCount: references })
-    .onConflictDoUpdate({ target: blobs.hash, set: { refCount: sql`${blobs.refCount} + ${references}` } });
-}
-
 /** One more message uses each of these blobs (a copy); hashes may repeat. */
 export async function addBlobReferences(tx: Executor, hashes: string[]): Promise<void> {
   await changeReferences(tx, hashes, 1);

@@ -11,8 +11,13 @@ export interface Delivery {
   index: MessageIndex;
   /** Normalized folder name, looked up in every recipient's mailbox. */
   folder: string;
-  /** Normalized addresses, no repeats. */
-  addresses: string[];
+  /** The mailboxes: normalized addresses without repeats (delivery), or one account (APPEND, import). */
+  to: { addresses: string[] } | { accountId: number };
+  flags: string[];
+  /** Null: the time of the transaction. */
+  internalDate: Date | null;
+  /** Whether a suspended mailbox in a domain that rejects mail for such refuses it (mail from outside). */
+  refuseSuspended: boolean;
 }
 
 /** Each recipient mailbox as it stood under its lock, and the UID the message got there (if any). */
@@ -22,10 +27,12 @@ export interface RecipientOutcome extends QuotaState {
   suspendedDelivery: 'receive' | 'reject';
   folderId: number | null;
   uid: number | null;
+  uidValidity: number | null;
+  modseq: number | null;
 }
 
 /**
- * Delivery is the hot path (every incoming message, often for many mailboxes), so it is one
+ * Delivery is the hot path (every incoming message, often for many mailboxes; IMAP APPEND), so it is one
  * statement: one round trip that is its own transaction, where the stepwise version took nine.
  * It does what the other writers do in the same order: lock the recipients' account rows (in id
  * order) and keep those that may receive and have room; then take a UID in each target folder,
@@ -43,14 +50,14 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
              a.used_bytes, a.used_messages,
              (select f.id from folders f where f.account_id = a.id and f.name = ${delivery.folder}) as folder_id
       from accounts a join domains d on d.id = a.domain_id
-      where a.address = any(${sql.param(delivery.addresses)}::text[])
+      where ${'addresses' in delivery.to ? sql`a.address = any(${sql.param(delivery.to.addresses)}::text[])` : sql`a.id = ${delivery.to.accountId}`}
       order by a.id
       for update of a
     ),
     accepted as (
       select id, folder_id from target
       where folder_id is not null
-        and not (status = 'suspended' and suspended_delivery = 'reject')
+        and not (${delivery.refuseSuspended} and status = 'suspended' and suspended_delivery = 'reject')
         and (quota_bytes is null or used_bytes + ${size}::bigint <= quota_bytes)
         and (quota_messages is null or used_messages + 1 <= quota_messages)
     ),
@@ -60,7 +67,7 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
           message_count = f.message_count + 1, storage_bytes = f.storage_bytes + ${size}::bigint
       from accepted
       where f.account_id = accepted.id and f.id = accepted.folder_id
-      returning f.account_id, f.id as folder_id, f.uid_next - 1 as uid, f.highest_modseq as modseq
+      returning f.account_id, f.id as folder_id, f.uid_validity, f.uid_next - 1 as uid, f.highest_modseq as modseq
     ),
     stored as (
       insert into blobs (hash, size, data, ref_count)
@@ -68,14 +75,15 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
       on conflict (hash) do update set ref_count = blobs.ref_count + excluded.ref_count
     ),
     placed as (
-      insert into messages (account_id, folder_id, uid, modseq, internal_date, size, crlf_size, blob_hash,
+      insert into messages (account_id, folder_id, uid, modseq, flags, internal_date, size, crlf_size, blob_hash,
                             envelope, body_structure, header_fields, subject, from_address, to_address, sent_date)
-      select account_id, folder_id, uid, modseq, now(), ${size}::bigint, ${delivery.crlfSize}::bigint, ${hash}::text,
+      select account_id, folder_id, uid, modseq, ${sql.param(delivery.flags)}::text[],
+             coalesce(${delivery.internalDate?.toISOString() ?? null}::timestamptz, now()), ${size}::bigint, ${delivery.crlfSize}::bigint, ${hash}::text,
              ${JSON.stringify(index.envelope)}::jsonb, ${JSON.stringify(index.structure)}::jsonb,
              ${JSON.stringify(index.headers)}::jsonb, ${index.subject}::text, ${index.from}::text, ${index.to}::text,
              ${index.sentDate?.toISOString() ?? null}::timestamptz
       from slot
-      returning account_id, uid
+      returning account_id, uid, modseq
     ),
     counted as (
       update accounts a set used_bytes = a.used_bytes + ${size}::bigint, used_messages = a.used_messages + 1
@@ -87,8 +95,8 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
         'kind', 'messages', 'accountId', account_id, 'folderId', folder_id, 'modseq', modseq)::text)
       from slot
     )
-    select t.*, placed.uid, (select count(*) from notified) as notified
-    from target t left join placed on placed.account_id = t.id`)) as unknown as { rows: Record<string, unknown>[] };
+    select t.*, placed.uid, placed.modseq, slot.uid_validity, (select count(*) from notified) as notified
+    from target t left join placed on placed.account_id = t.id left join slot on slot.account_id = t.id`)) as unknown as { rows: Record<string, unknown>[] };
   return rows.map((row) => ({
     id: Number(row.id),
     address: row.address as string,
@@ -100,6 +108,8 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
     usedMessages: Number(row.used_messages),
     folderId: nullableNumber(row.folder_id),
     uid: nullableNumber(row.uid),
+    uidValidity: nullableNumber(row.uid_validity),
+    modseq: nullableNumber(row.modseq),
   }));
 }
 

@@ -6,7 +6,7 @@ import { DomainError, ForbiddenError, InvalidError, NotFoundError } from '../err
 import { publishChange } from '../events/changes.js';
 import { indexMessage } from '../mime/index.js';
 import type { MessageIndex } from '../mime/types.js';
-import { addBlobReferences, blobHash, releaseBlobs, retainBlob } from './blobs.js';
+import { addBlobReferences, blobHash, releaseBlobs } from './blobs.js';
 import { deliverInOneStatement, type RecipientOutcome } from './delivery.js';
 import { createFolderService, findFolder, INBOX, normalizeFolderName } from './folders.js';
 import { normalizeFlags } from './flags.js';
@@ -118,7 +118,10 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
               crlfSize: crlfSize(raw),
               index: indexMessage(raw),
               folder: normalizeFolderName(folder),
-              addresses: known,
+              to: { addresses: known },
+              flags: [],
+              internalDate: null,
+              refuseSuspended: true,
             });
       const byAddress = new Map(outcomes.map((outcome) => [outcome.address, outcome]));
       return recipients.map((recipient, i): DeliveryResult => {
@@ -138,19 +141,20 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
       options_: { flags?: string[]; internalDate?: Date } = {},
     ): Promise<Stored> {
       checkSize(raw, options.maxMessageSize);
-      const index = indexMessage(raw);
-      const hash = blobHash(raw);
-      const flags = normalizeFlags(options_.flags ?? []);
-      return db.transaction(async (tx) => {
-        checkRoom(await lockAccount(tx, accountId), raw.length, 1);
-        const target = await findFolder(tx, accountId, folder);
-        await retainBlob(tx, hash, raw, 1);
-        const [placed] = await placeMessages(tx, accountId, target, [
-          { blobHash: hash, size: raw.length, crlfSize: crlfSize(raw), index, flags, internalDate: options_.internalDate ?? new Date() },
-        ]);
-        await adjustUsage(tx, accountId, raw.length, 1);
-        return { uid: placed!.uid, uidValidity: target.uidValidity, modseq: placed!.modseq, size: raw.length };
+      const [outcome] = await deliverInOneStatement(db, {
+        raw,
+        hash: blobHash(raw),
+        crlfSize: crlfSize(raw),
+        index: indexMessage(raw),
+        folder: normalizeFolderName(folder),
+        to: { accountId },
+        flags: normalizeFlags(options_.flags ?? []),
+        internalDate: options_.internalDate ?? null,
+        refuseSuspended: false,
       });
+      if (!outcome) throw new NotFoundError('mailbox_not_found', 'The mailbox no longer exists');
+      if (outcome.uid === null) throw refusal(outcome, folder, raw.length);
+      return { uid: outcome.uid, uidValidity: outcome.uidValidity!, modseq: outcome.modseq!, size: raw.length };
     },
 
     /** Copies messages; the copies count against the quota. Answers source -> new UID pairs. */
