@@ -4,7 +4,7 @@
  * under a temporary directory (as the invoking user, or as `nobody` when the bench runs as root).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, link, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -66,9 +66,11 @@ export async function giveTo(user: RunAs, path: string): Promise<void> {
   }
 }
 
+export type DovecotProtocol = 'lmtp' | 'pop3' | 'imap';
+
 export interface DovecotOptions {
-  /** `lmtp` or `pop3`: the one protocol served, on a free port of 127.0.0.1. */
-  protocol: 'lmtp' | 'pop3';
+  /** The protocols served, each on a free port of 127.0.0.1 (e.g. `imap` and `lmtp` to deliver to IMAP clients). */
+  protocols: DovecotProtocol[];
   /** passdb { } block(s); default: any password (LMTP needs none). */
   passdb?: string;
   /** More settings, appended to the config. */
@@ -76,7 +78,9 @@ export interface DovecotOptions {
 }
 
 export interface Dovecot {
+  /** The port of the first protocol asked for. */
   port: number;
+  ports: Partial<Record<DovecotProtocol, number>>;
   pid: number;
   /** e.g. 2.3.19.1 */
   version: string;
@@ -89,25 +93,33 @@ export interface Dovecot {
   stop(): Promise<void>;
 }
 
+/** The inet listener of one protocol; login services of an unprivileged master cannot chroot. */
+function listener(protocol: DovecotProtocol, port: number): string {
+  if (protocol === 'lmtp') return `service lmtp {\n  inet_listener lmtp {\n    address = 127.0.0.1\n    port = ${port}\n  }\n}\n`;
+  const secure = protocol === 'pop3' ? 'pop3s' : 'imaps';
+  return (
+    `service ${protocol}-login {\n  inet_listener ${protocol} {\n    address = 127.0.0.1\n    port = ${port}\n  }\n` +
+    `  inet_listener ${secure} {\n    port = 0\n  }\n  chroot =\n}\n`
+  );
+}
+
 /** The instance's directories and config, written but not started: callers may add files first. */
 export async function prepareDovecot(work: string, options: DovecotOptions) {
   const user = dovecotUser();
-  const dir = join(work, `dovecot-${options.protocol}`);
+  const dir = join(work, `dovecot-${options.protocols.join('-')}`);
   for (const sub of ['run', 'state', 'mail']) await mkdir(join(dir, sub), { recursive: true });
-  const port = await freePort();
+  const ports: Partial<Record<DovecotProtocol, number>> = {};
+  for (const protocol of options.protocols) ports[protocol] = await freePort();
+  const port = ports[options.protocols[0]!]!;
   const log = join(dir, 'dovecot.log');
   const conf = join(dir, 'dovecot.conf');
-  const listener =
-    options.protocol === 'lmtp'
-      ? `service lmtp {\n  inet_listener lmtp {\n    address = 127.0.0.1\n    port = ${port}\n  }\n}\n`
-      : `service pop3-login {\n  inet_listener pop3 {\n    address = 127.0.0.1\n    port = ${port}\n  }\n` +
-        `  inet_listener pop3s {\n    port = 0\n  }\n  # An unprivileged master cannot chroot.\n  chroot =\n}\n`;
+  const listeners = options.protocols.map((protocol) => listener(protocol, ports[protocol]!)).join('');
   await writeFile(
     conf,
     `base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${log}
-protocols = ${options.protocol}
+protocols = ${options.protocols.join(' ')}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -128,7 +140,7 @@ userdb {
   driver = static
   args = uid=${user.uid} gid=${user.gid} home=${dir}/mail/%d/%n
 }
-${listener}
+${listeners}
 # An unprivileged master cannot chroot.
 service anvil {
   chroot =
@@ -140,6 +152,7 @@ ${options.extra ?? ''}
     user,
     dir,
     port,
+    ports,
     log,
     conf,
     mailDir: join(dir, 'mail'),
@@ -155,9 +168,41 @@ ${options.extra ?? ''}
         ...(user.root ? { uid: user.uid, gid: user.gid } : {}),
       });
       await waitForPort(port, child, 'dovecot', log);
-      return { port, pid: child.pid!, version: version.split(' ')[0]!, user, dir, mailDir: join(dir, 'mail'), log, stop: () => stop(child) };
+      return {
+        port,
+        ports,
+        pid: child.pid!,
+        version: version.split(' ')[0]!,
+        user,
+        dir,
+        mailDir: join(dir, 'mail'),
+        log,
+        stop: () => stop(child),
+      };
     },
   };
+}
+
+/**
+ * Puts one message into maildirs as Dovecot's own delivery leaves it: LF line ends, S= (file)
+ * and W= (CRLF) sizes in the name. Written once and hard-linked into the other boxes, as Dovecot
+ * does for one message to several recipients. `n` makes the name unique within a box.
+ */
+export async function storeInMaildirs(boxes: readonly string[], raw: Buffer, n: number): Promise<void> {
+  const lf = Buffer.from(raw.toString('latin1').replaceAll('\r\n', '\n'), 'latin1');
+  const file = `${1796000000 + n}.M${n}P${process.pid}.bench,S=${lf.length},W=${raw.length}:2,`;
+  const [first, ...others] = boxes;
+  if (first === undefined) return;
+  await writeFile(join(first, 'cur', file), lf);
+  for (const box of others) await link(join(first, 'cur', file), join(box, 'cur', file));
+}
+
+/** Creates the cur, new and tmp directories of a maildir; answers its path. */
+export async function makeMaildir(mailDir: string, address: string): Promise<string> {
+  const [local, domain] = address.split('@') as [string, string];
+  const box = join(mailDir, domain, local);
+  for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(box, sub), { recursive: true });
+  return box;
 }
 
 export async function startDovecot(work: string, options: DovecotOptions): Promise<Dovecot> {

@@ -54,7 +54,7 @@ function message(run: string, n: number): Buffer {
 }
 
 /** Replies are read line by line; a reply ends at a line with a space after the code. */
-class LmtpConnection {
+export class LmtpConnection {
   private buffer = '';
   private waiting: (() => void) | null = null;
   private failed: Error | null = null;
@@ -123,7 +123,7 @@ class LmtpConnection {
   }
 }
 
-function dotStuff(raw: Buffer): Buffer {
+export function dotStuff(raw: Buffer): Buffer {
   return Buffer.from(raw.toString('latin1').replace(/(^|\r\n)\./g, '$1..'), 'latin1');
 }
 
@@ -215,7 +215,7 @@ export async function startMailroom(work: string, nodeOptions: string[] = []): P
 
 /** Debian's Dovecot LMTP (see bench/dovecot.ts), counting what it stored in its maildirs. */
 export async function startDovecot(work: string): Promise<Target & { version: string; pid: number }> {
-  const dovecot = await startDovecotInstance(work, { protocol: 'lmtp' });
+  const dovecot = await startDovecotInstance(work, { protocols: ['lmtp'] });
   return {
     name: 'Dovecot',
     port: dovecot.port,

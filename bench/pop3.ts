@@ -26,20 +26,17 @@
  * (200 per round), BENCH_PIPELINE (16 commands in flight), BENCH_PROFILE=1 (a CPU profile of Mailroom in
  * the working directory, kept), BENCH_ONLY=download|login (only those measures).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import argon2 from 'argon2';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { openDatabase, servicesFor } from '../src/main.js';
-import { freePort, prepareDovecot, stop, waitForPort } from './dovecot.js';
+import { freePort, makeMaildir, prepareDovecot, storeInMaildirs } from './dovecot.js';
+import { createBenchDatabase, hashParameters, MESSAGE_SIZE, median, message, sharedHash, spawnMailroom } from './fixtures.js';
 
-const MESSAGE_SIZE = 20 * 1024;
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DOWNLOADERS = Number(process.env.BENCH_DOWNLOADERS ?? 4);
@@ -53,8 +50,6 @@ const ONLY = process.env.BENCH_ONLY;
 const LOGIN_MESSAGES = 10;
 const DOMAIN = 'bench.example';
 const PASSWORD = 'a bench passphrase';
-const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const BIN = fileURLToPath(new URL('../bin/mailroom.js', import.meta.url));
 
 // The mailboxes, the same on both sides.
 const BIG = `big@${DOMAIN}`;
@@ -66,27 +61,9 @@ const WARM = Array.from({ length: LOGIN_CLIENTS }, (_, i) => warm(i));
 // A fresh set of never-used mailboxes for each round of cold logins.
 const COLD = Array.from({ length: COLD_LOGINS * ROUNDS }, (_, i) => cold(i));
 
-/** A 20 KB multipart/alternative message (text and HTML), CRLF line ends, no line starting with '.'. */
-function message(n: number, to: string): Buffer {
-  const boundary = `b-${n}`;
-  const head =
-    `From: Newsletter <news@sender.example>\r\nTo: ${to}\r\nSubject: Bench #${n}\r\n` +
-    `Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${n}.pop3@sender.example>\r\nMIME-Version: 1.0\r\n` +
-    `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n`;
-  const line = 'The quick brown fox jumps over the lazy dog, again and again, for the benchmark.\r\n';
-  const text = `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`;
-  const html = `--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>\r\n`;
-  const tail = `</body></html>\r\n--${boundary}--\r\n`;
-  let room = MESSAGE_SIZE - head.length - text.length - html.length - tail.length;
-  const half = line.repeat(Math.floor(room / 2 / line.length));
-  room -= 2 * half.length;
-  const pad = `${'x'.repeat(Math.max(0, room - 2))}\r\n`.slice(-room);
-  return Buffer.from(head + text + half + html + half + pad + tail);
-}
-
 /** Which mailboxes get message n: every one goes to BIG and to one of the shares. */
-const bulk = (n: number) => ({ raw: message(n, BIG), to: [BIG, share(n % DOWNLOADERS)] });
-const small = (n: number) => message(100_000 + n, `reader@${DOMAIN}`);
+const bulk = (n: number) => ({ raw: message(n, BIG, 'pop3'), to: [BIG, share(n % DOWNLOADERS)] });
+const small = (n: number) => message(100_000 + n, `reader@${DOMAIN}`, 'pop3');
 
 // ---------------------------------------------------------------------------------------------
 // A POP3 client that counts on nothing but RFC 1939: status lines, and multi-line answers that
@@ -236,31 +213,12 @@ interface Target {
   stop(): Promise<void>;
 }
 
-/** The argon2id hash both sides verify: Mailroom's parameters, written m,t,p as libsodium reads it. */
-async function sharedHash(): Promise<string> {
-  const hash = await argon2.hash(PASSWORD, { type: argon2.argon2id, memoryCost: 19456, timeCost: 2, parallelism: 1 });
-  const params = /\$m=(\d+),p=(\d+),t=(\d+)\$/.exec(hash);
-  return params ? hash.replace(params[0], `$m=${params[1]},t=${params[3]},p=${params[2]}$`) : hash;
-}
-
 async function startMailroom(work: string, hash: string): Promise<Target & { settings: string }> {
-  const name = `mailroom_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(SERVER_URL);
-  url.pathname = `/${name}`;
-  const databaseUrl = url.toString();
-  const settings = (
-    await admin.query(
-      "select version() as v, current_setting('synchronous_commit') as sc, current_setting('fsync') as f, current_setting('shared_buffers') as sb",
-    )
-  ).rows[0] as { v: string; sc: string; f: string; sb: string };
-
-  const config = loadConfig({ DATABASE_URL: databaseUrl, MAILROOM_LOG_LEVEL: 'silent' });
-  const database = await openDatabase(config);
+  const database = await createBenchDatabase();
+  const config = loadConfig({ DATABASE_URL: database.url, MAILROOM_LOG_LEVEL: 'silent' });
+  const handle = await openDatabase(config);
   try {
-    const services = servicesFor(database, config);
+    const services = servicesFor(handle, config);
     const actor = { id: 'bench', name: 'bench', domains: null };
     await services.domains.create({ name: DOMAIN }, actor);
     for (const address of [BIG, ...SHARES, ...WARM, ...COLD]) {
@@ -278,45 +236,29 @@ async function startMailroom(work: string, hash: string): Promise<Target & { set
     // One stored copy each, delivered to every login mailbox at once.
     for (let n = 0; n < LOGIN_MESSAGES; n++) await services.mail.deliver(small(n), [...WARM, ...COLD]);
   } finally {
-    await database.close();
+    await handle.close();
   }
-  // Planner statistics as autovacuum keeps them on a database in use. Without them, right after
-  // the bulk load, Postgres reads a message through the (account, folder, modseq) index and
-  // filters every row of the folder: each RETR costs O(messages in the INBOX).
-  const analyze = new pg.Client({ connectionString: databaseUrl });
-  await analyze.connect();
-  await analyze.query('analyze');
-  await analyze.end();
+  // Without statistics, right after the bulk load, Postgres reads a message through the
+  // (account, folder, modseq) index and filters every row of the folder: each RETR costs
+  // O(messages in the INBOX).
+  await database.analyze();
 
   const port = await freePort();
-  const dataDir = join(work, 'mailroom-data');
-  await mkdir(dataDir, { recursive: true });
-  const log = join(work, 'mailroom.log');
-  const logFile = await open(log, 'w');
-  const child = spawn(
-    process.execPath,
-    [...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(work, 'profile')}`] : []), BIN, 'serve', '--only', 'pop3'],
-    {
-      env: {
-        PATH: process.env.PATH,
-        DATABASE_URL: databaseUrl,
-        MAILROOM_DATA_DIR: dataDir,
-        MAILROOM_POP3_PORT: String(port),
-        MAILROOM_POP3S_PORT: 'off',
-      },
-      stdio: ['ignore', logFile.fd, logFile.fd],
-    },
-  );
-  await waitForPort(port, child, 'mailroom', log);
+  const mailroom = await spawnMailroom({
+    work,
+    databaseUrl: database.url,
+    parts: ['pop3'],
+    env: { MAILROOM_POP3_PORT: String(port), MAILROOM_POP3S_PORT: 'off' },
+    port,
+    ...(PROFILE ? { profileDir: join(work, 'profile') } : {}),
+  });
   return {
     name: 'Mailroom',
     port,
-    settings: `${settings.v.split(' on ')[0]}, synchronous_commit=${settings.sc}, fsync=${settings.f}, shared_buffers=${settings.sb}`,
+    settings: database.settings,
     async stop() {
-      await stop(child);
-      await logFile.close();
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await mailroom.stop();
+      await database.drop();
     },
   };
 }
@@ -324,26 +266,16 @@ async function startMailroom(work: string, hash: string): Promise<Target & { set
 async function startDovecot(work: string, hash: string): Promise<Target & { version: string }> {
   const all = [BIG, ...SHARES, ...WARM, ...COLD];
   const prepared = await prepareDovecot(work, {
-    protocol: 'pop3',
+    protocols: ['pop3'],
     passdb: `passdb {\n  driver = passwd-file\n  args = ${join(work, 'dovecot-pop3', 'passwd')}\n}`,
     // Dovecot's counterpart of Mailroom's verified-password cache; Mailroom's lives 15 minutes.
     extra: 'auth_cache_size = 10M\nauth_cache_ttl = 15 min\nauth_cache_verify_password_with_worker = yes\n',
   });
   await writeFile(join(prepared.dir, 'passwd'), all.map((address) => `${address}:{ARGON2ID}${hash}::::::\n`).join(''));
 
-  // Maildir as Dovecot's own delivery leaves it: LF line ends, S= (file) and W= (CRLF) sizes.
   const boxes = new Map<string, string>();
-  for (const address of all) {
-    const [local, domain] = address.split('@') as [string, string];
-    const box = join(prepared.mailDir, domain, local);
-    for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(box, sub), { recursive: true });
-    boxes.set(address, box);
-  }
-  const store = async (address: string, raw: Buffer, n: number) => {
-    const lf = Buffer.from(raw.toString('latin1').replaceAll('\r\n', '\n'), 'latin1');
-    const file = `${1796000000 + n}.M${n}P${process.pid}.bench,S=${lf.length},W=${raw.length}:2,`;
-    await writeFile(join(boxes.get(address)!, 'cur', file), lf);
-  };
+  for (const address of all) boxes.set(address, await makeMaildir(prepared.mailDir, address));
+  const store = (address: string, raw: Buffer, n: number) => storeInMaildirs([boxes.get(address)!], raw, n);
   for (let n = 0; n < MESSAGES; n++) {
     const { raw, to } = bulk(n);
     for (const address of to) await store(address, raw, n);
@@ -416,8 +348,6 @@ async function warmLogins(port: number): Promise<number> {
   return logins / (Number(process.hrtime.bigint() - started) / 1e9);
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-
 interface Measure {
   label: string;
   unit: string;
@@ -428,7 +358,7 @@ async function main() {
   const work = await mkdtemp(join(tmpdir(), 'mailroom-bench-pop3-'));
   const targets: Target[] = [];
   try {
-    const hash = await sharedHash();
+    const hash = await sharedHash(PASSWORD);
     const loading = Date.now();
     const mailroom = await startMailroom(work, hash);
     targets.push(mailroom);
@@ -445,7 +375,7 @@ async function main() {
       `  Dovecot:  ${dovecot.version}, maildir, passwd-file passdb, auth_cache_size=10M (verified by workers), ` +
         'otherwise defaults (pop3-login and pop3 service_count=1: a process each per connection)',
     );
-    console.log(`  Both verify the same hash: ${hash.slice(0, hash.lastIndexOf('$', hash.lastIndexOf('$') - 1))}$…`);
+    console.log(`  Both verify the same hash: ${hashParameters(hash)}`);
     const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
     console.log(`  Machine: ${availableParallelism()} CPUs, load average ${load()} at the start`);
 
