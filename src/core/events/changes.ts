@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 
 /** The one Postgres notification channel every gateway process listens on. */
@@ -19,4 +19,14 @@ export type Change =
 /** Queued inside the transaction: Postgres delivers it at commit, and never if it rolls back. */
 export async function publishChange(tx: Executor, change: Change): Promise<void> {
   await tx.execute(sql`select pg_notify(${CHANGE_CHANNEL}, ${JSON.stringify(change)})`);
+}
+
+/**
+ * publishChange's 'messages' change for every row of the CTE `source` (columns account_id,
+ * folder_id, modseq), for statements that change messages in one round trip.
+ */
+export function notifyMessageChanges(source: string): SQL {
+  return sql`select pg_notify(${CHANGE_CHANNEL}, json_build_object(
+    'kind', 'messages', 'accountId', account_id, 'folderId', folder_id, 'modseq', modseq)::text)
+    from ${sql.identifier(source)}`;
 }

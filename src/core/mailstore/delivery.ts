@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { CHANGE_CHANNEL } from '../events/changes.js';
+import { notifyMessageChanges } from '../events/changes.js';
 import type { MessageIndex } from '../mime/types.js';
 import type { QuotaState } from './quota.js';
 
@@ -89,12 +89,7 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
       update accounts a set used_bytes = a.used_bytes + ${size}::bigint, used_messages = a.used_messages + 1
       from slot where a.id = slot.account_id
     ),
-    -- The shape of publishChange's 'messages' change.
-    notified as (
-      select pg_notify(${CHANGE_CHANNEL}, json_build_object(
-        'kind', 'messages', 'accountId', account_id, 'folderId', folder_id, 'modseq', modseq)::text)
-      from slot
-    )
+    notified as (${notifyMessageChanges('slot')})
     select t.*, placed.uid, placed.modseq, slot.uid_validity, (select count(*) from notified) as notified
     from target t left join placed on placed.account_id = t.id left join slot on slot.account_id = t.id`)) as unknown as { rows: Record<string, unknown>[] };
   return rows.map((row) => ({
