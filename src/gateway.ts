@@ -30,13 +30,17 @@ export async function startGateway(
       : postgresLocks(options.databaseUrl, () =>
           log.error({}, 'the maildrop lock session was lost; POP3 locks of this process are void until sessions end'),
         );
+  const feed = createChangeFeed(database, log);
+  // Subscribed for the gateway's lifetime, so the feed's LISTEN session stays open: otherwise a
+  // lone login opens it and its logout closes it again (~9 ms a login).
+  const unsubscribe = await feed.subscribe(() => {});
   const gatewayId = await services.sessions.startGateway();
   const heartbeat = setInterval(() => {
     services.sessions.heartbeat(gatewayId).catch((error) => log.warn({ err: error }, 'gateway heartbeat failed'));
   }, GATEWAY_HEARTBEAT_MS);
   heartbeat.unref();
   return {
-    feed: createChangeFeed(database, log),
+    feed,
     async lockMaildrop(accountId) {
       return (await locks.tryLock(accountId)) ? () => locks.unlock(accountId) : null;
     },
@@ -46,6 +50,7 @@ export async function startGateway(
     },
     async close() {
       clearInterval(heartbeat);
+      await unsubscribe();
       await services.sessions.stopGateway(gatewayId).catch((error) => log.warn({ err: error }, 'gateway deregistration failed'));
       await locks.close();
     },

@@ -8,6 +8,8 @@ export type Line = string | typeof LINE_TOO_LONG;
 
 // Pipelined input beyond this is left in the kernel's buffers until the session catches up.
 const MAX_BUFFERED = 256 * 1024;
+// Output queued beyond this waits until the client has taken it.
+const MAX_UNSENT = 256 * 1024;
 
 /**
  * A client connection read line by line (CRLF or bare LF) or by byte count (IMAP literals), with
@@ -19,6 +21,8 @@ export class Connection {
   private discarding = false;
   private waiting: (() => void) | null = null;
   private ended = false;
+  /** The socket holding back this turn's writes, until flushed. */
+  private corked: Socket | null = null;
   readonly remoteAddress: string;
 
   constructor(
@@ -109,14 +113,39 @@ export class Connection {
   }
 
   write(data: string | Buffer): void {
-    if (!this.ended) this.socket.write(data);
+    if (!this.ended) this.send(data);
   }
 
-  /** Writes piece by piece, waiting whenever the client reads slower than we send. */
+  /**
+   * What is written in one turn of the event loop leaves together, in one system call: a status
+   * line and the message after it are one packet, not two (TCP_NODELAY sends each write at once).
+   */
+  private send(data: string | Buffer): void {
+    const socket = this.socket;
+    if (this.corked !== socket) {
+      this.corked = socket;
+      socket.cork();
+      process.nextTick(() => this.flush(socket));
+    }
+    socket.write(data);
+  }
+
+  private flush(socket: Socket): void {
+    if (this.corked !== socket) return;
+    this.corked = null;
+    socket.uncork();
+  }
+
+  /**
+   * Writes piece by piece, waiting whenever more than MAX_UNSENT bytes are queued (the client
+   * reads slower than we send). Not at the socket's 16 KiB mark: a message and its terminating
+   * line would leave in separate packets.
+   */
   async writeAll(pieces: Iterable<Buffer>): Promise<void> {
     for (const piece of pieces) {
       if (this.ended) return;
-      if (!this.socket.write(piece)) {
+      this.send(piece);
+      if (this.socket.writableLength > MAX_UNSENT) {
         const socket = this.socket;
         await new Promise<void>((resolve) => {
           const done = () => {
@@ -137,6 +166,8 @@ export class Connection {
    */
   async upgradeToTls(context: SecureContext): Promise<void> {
     const plain = this.socket;
+    // Answered in plain text before the handshake starts.
+    this.flush(plain);
     plain.removeAllListeners('data');
     plain.removeAllListeners('end');
     plain.removeAllListeners('close');

@@ -1,5 +1,6 @@
 import { type LoginAccount, LoginError } from '../core/auth/login.js';
 import { INBOX } from '../core/mailstore/folders.js';
+import { ReadAhead } from './read-ahead.js';
 import type { Pop3Session } from './session.js';
 import { encodeMessage } from './transfer.js';
 
@@ -62,18 +63,23 @@ async function logIn(session: Pop3Session, address: string, password: string): P
     const messages = stored
       .filter((m) => !m.pop3Hidden && !m.flags.includes('\\Deleted'))
       .map((m) => ({ uid: m.uid, key: m.key, size: m.crlfSize, deleted: false }));
+    const reader = new ReadAhead(context.mail, account.accountId, inbox.id, messages);
     const { connection } = session;
     release.unshift(
       await context.registerSession({ accountId: account.accountId, protocol: 'pop3', remoteIp: connection.remoteAddress, tls: connection.secure }),
     );
     release.unshift(
       await context.subscribe((change) => {
-        if (change.kind !== 'account' || change.accountId !== account.accountId) return;
-        if (change.reason === 'sessions') connection.close();
-        else void recheck(session, account);
+        if (change.accountId !== account.accountId) return;
+        if (change.kind === 'account') {
+          if (change.reason === 'sessions') connection.close();
+          else void recheck(session, account);
+        } else if (change.kind === 'folders' || change.folderId === inbox.id) {
+          reader.forget();
+        }
       }),
     );
-    session.maildrop = { account, inboxId: inbox.id, messages, release };
+    session.maildrop = { account, inboxId: inbox.id, messages, reader, release };
   } catch (error) {
     for (const undo of release) await undo().catch(() => {});
     throw error;
@@ -233,8 +239,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
     async run(session, argument) {
       const message = session.message(argument);
       if (!message) return session.err('No such message');
-      const maildrop = session.maildrop!;
-      const raw = await session.context.mail.read(maildrop.account.accountId, maildrop.inboxId, message.uid);
+      const raw = await session.maildrop!.reader.retrieve(Number(argument) - 1);
       session.connection.write(`+OK ${message.size} octets\r\n`);
       await session.connection.writeAll(encodeMessage(raw));
     },
@@ -247,8 +252,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
       const message = session.message(number);
       if (!message) return session.err('No such message');
       if (!/^\d{1,9}$/.test(lines)) return session.err('TOP needs a message number and a line count');
-      const maildrop = session.maildrop!;
-      const raw = await session.context.mail.read(maildrop.account.accountId, maildrop.inboxId, message.uid);
+      const raw = await session.maildrop!.reader.peek(Number(number) - 1);
       session.connection.write('+OK Top of message follows\r\n');
       await session.connection.writeAll(encodeMessage(raw, Number(lines)));
     },

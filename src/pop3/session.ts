@@ -5,6 +5,7 @@ import type { NewSession } from '../core/sessions/service.js';
 import type { MailStore } from '../core/mailstore/service.js';
 import { Connection, LINE_TOO_LONG } from '../net/connection.js';
 import { COMMANDS } from './commands.js';
+import type { ReadAhead } from './read-ahead.js';
 
 /** What a POP3 session needs from the rest of Mailroom. */
 export interface Pop3Context {
@@ -36,6 +37,7 @@ export interface Maildrop {
   account: LoginAccount;
   inboxId: number;
   messages: ListedMessage[];
+  reader: ReadAhead;
   /** Undo, in order: the change-feed subscription, the session listing, the lock. */
   release: (() => Promise<void>)[];
 }

@@ -4,6 +4,8 @@ const DOT = 0x2e;
 const CRLF = Buffer.from('\r\n');
 const STUFFING = Buffer.from('.');
 const CHUNK = 64 * 1024;
+const TERMINATOR = Buffer.from('.\r\n');
+const FINAL_LINE_END = Buffer.from('\r\n.\r\n');
 
 /**
  * A message as RETR or TOP sends it (RFC 1939 §3): every line ending CRLF, lines starting with
@@ -12,6 +14,11 @@ const CHUNK = 64 * 1024;
  * whole; works on bytes, so a message need not be valid UTF-8.
  */
 export function* encodeMessage(raw: Buffer, bodyLines = Number.POSITIVE_INFINITY): Generator<Buffer> {
+  if (bodyLines === Number.POSITIVE_INFINITY && sendsAsStored(raw)) {
+    for (let start = 0; start < raw.length; start += CHUNK) yield raw.subarray(start, start + CHUNK);
+    yield raw.length === 0 || raw[raw.length - 1] === LF ? TERMINATOR : FINAL_LINE_END;
+    return;
+  }
   let pieces: Buffer[] = [];
   let pending = 0;
   let inBody = false;
@@ -32,6 +39,18 @@ export function* encodeMessage(raw: Buffer, bodyLines = Number.POSITIVE_INFINITY
       pending = 0;
     }
   }
-  pieces.push(Buffer.from('.\r\n'));
+  pieces.push(TERMINATOR);
   yield Buffer.concat(pieces);
+}
+
+/**
+ * Whether the message goes out byte for byte (most do): every line ends CRLF, none starts with
+ * '.', and a last line without a line end does not end with CR (which the line path drops).
+ */
+function sendsAsStored(raw: Buffer): boolean {
+  if (raw[0] === DOT) return false;
+  for (let newline = raw.indexOf(LF); newline !== -1; newline = raw.indexOf(LF, newline + 1)) {
+    if (raw[newline - 1] !== CR || raw[newline + 1] === DOT) return false;
+  }
+  return raw[raw.length - 1] !== CR;
 }

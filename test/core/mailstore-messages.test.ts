@@ -464,6 +464,24 @@ t.test('read: whole messages and ranges, byte-exact, whatever the bytes', async 
   await t.rejects(mail.read(other.id, inbox, uid), { code: 'message_not_found' }, 'another mailbox cannot read it');
 });
 
+t.test('readMany: several messages in one query, by UID; missing ones left out', async (t) => {
+  const box = await newMailbox('read-many');
+  const inbox = await box.folder('INBOX');
+  const raws = [message(), Buffer.from('Subject: bare\n\nbare LF\n.dot\r\n\x00\xff'), message('shared'), message('shared')];
+  const uids: number[] = [];
+  for (const raw of raws) uids.push((await mail.append(box.id, 'INBOX', raw)).uid);
+  const read = await mail.readMany(box.id, inbox, [...uids, 999].reverse());
+  t.strictSame([...read.keys()].sort((a, b) => a - b), uids, 'every stored one, the unknown UID left out');
+  raws.forEach((raw, i) => t.ok(read.get(uids[i]!)!.equals(raw), `message ${i + 1} byte-exact`));
+  t.ok(Buffer.isBuffer(read.get(uids[0]!)), 'as Buffers');
+  t.equal((await mail.readMany(box.id, inbox, [])).size, 0, 'nothing asked, nothing read');
+
+  await mail.remove(box.id, inbox, [uids[1]!]);
+  t.strictSame([...(await mail.readMany(box.id, inbox, uids)).keys()].sort((a, b) => a - b), [uids[0], uids[2], uids[3]], 'a removed message is left out');
+  const other = await newMailbox('read-many-other');
+  t.equal((await mail.readMany(other.id, inbox, uids)).size, 0, 'another mailbox reads none of them');
+});
+
 t.test('list, hideFromPop3 and indexes', async (t) => {
   const box = await newMailbox('list');
   const inbox = await box.folder('INBOX');

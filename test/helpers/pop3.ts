@@ -3,7 +3,7 @@ import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD, QUIET } from './g
 
 export { ACTOR, PASSWORD };
 
-export interface TestPop3 extends Omit<GatewayFixture, 'gateway' | 'tls'> {
+export interface TestPop3 extends Omit<GatewayFixture, 'tls'> {
   port: number;
   securePort: number;
 }

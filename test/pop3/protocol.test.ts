@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import t from 'tap';
 import { accounts } from '../../src/db/schema/index.js';
 import { LineClient } from '../helpers/line-client.js';
@@ -370,4 +370,19 @@ t.test('idle sessions are closed, and one address may hold only so many connecti
   t.match(await second.readLine(), /^\+OK/);
   t.match(await third.readLine(), /^-ERR \[SYS\/TEMP\] Too many connections/);
   t.equal(await third.readLine(), null);
+});
+
+t.test('the gateway keeps one LISTEN session open across logins and logouts', { skip: pop3.url === null && 'needs a Postgres server' }, async (t) => {
+  await pop3.mailbox('listen@pop.test');
+  const listening = async () => {
+    const result = (await pop3.database.db.execute(
+      sql`select pid from pg_stat_activity where datname = current_database() and query ilike 'listen%'`,
+    )) as unknown as { rows: { pid: number }[] };
+    return result.rows.map((row) => row.pid);
+  };
+  const before = await listening();
+  t.equal(before.length, 1, 'listening before any session');
+  for (let i = 0; i < 2; i++) await (await session('listen@pop.test')).command('QUIT');
+  await sleep(100);
+  t.same(await listening(), before, 'the same session, still listening, after the last logout');
 });

@@ -34,3 +34,31 @@ t.test('a 25 MB message is sent in pieces of about 64 KiB, never copied whole', 
   t.ok(pieces > 300, `${pieces} pieces`);
   t.ok(largest < 70 * 1024, `the largest piece is ${largest} bytes`);
 });
+
+t.test('a message already in wire form goes out as stored, without a copy', async (t) => {
+  const raw = Buffer.from('Subject: plain\r\n\r\nline 1\r\nline. 2\r\n');
+  const pieces = [...encodeMessage(raw)];
+  t.equal(pieces[0]!.buffer, raw.buffer, 'the stored bytes themselves');
+  t.equal(Buffer.concat(pieces).toString('latin1'), `${raw.toString('latin1')}.\r\n`);
+  t.equal(encode('A: 1\r\n\r\nno final line end'), 'A: 1\r\n\r\nno final line end\r\n.\r\n');
+  t.equal(encode('A: 1\r\n\r\nends in CR\r'), 'A: 1\r\n\r\nends in CR\r\n.\r\n', 'a last CR without LF is dropped, as line by line');
+  t.equal(encode('A: 1\r\n\r\n.dot\r\n'), 'A: 1\r\n\r\n..dot\r\n.\r\n');
+  t.equal(encode('.A: 1\r\n'), '..A: 1\r\n.\r\n');
+  t.equal(encode('A: 1\r\nbare\n'), 'A: 1\r\nbare\r\n.\r\n');
+});
+
+t.test('any bytes: the same as a plain line-by-line encoding', async (t) => {
+  const reference = (raw: string) => {
+    const lines = raw.split('\n');
+    if (raw === '' || raw.endsWith('\n')) lines.pop();
+    return lines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line)).map((line) => `${line.startsWith('.') ? '.' : ''}${line}\r\n`).join('') + '.\r\n';
+  };
+  const parts = ['a', '.', '\r', '\n', '\r\n', '\r\n.', 'xyz'];
+  let seed = 42;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+  for (let i = 0; i < 3000; i++) {
+    const raw = Array.from({ length: next() % 10 }, () => parts[next() % parts.length]).join('');
+    if (encode(raw) !== reference(raw)) t.fail(`encoded wrongly: ${JSON.stringify(raw)}`);
+  }
+  t.pass('3000 random messages');
+});

@@ -363,9 +363,28 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
         .innerJoin(blobs, eq(blobs.hash, messages.blobHash))
         .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), eq(messages.uid, uid)));
       if (!row) throw new NotFoundError('message_not_found', `There is no message with UID ${uid}`);
-      return Buffer.from(row.data);
+      return asBuffer(row.data);
+    },
+
+    /**
+     * The bytes of several messages in one query (POP3 read-ahead), by UID; messages no longer
+     * in the folder are left out. The caller bounds the total size.
+     */
+    async readMany(accountId: number, folderId: number, uids: readonly number[]): Promise<Map<number, Buffer>> {
+      if (uids.length === 0) return new Map();
+      const rows = await db
+        .select({ uid: messages.uid, data: blobs.data })
+        .from(messages)
+        .innerJoin(blobs, eq(blobs.hash, messages.blobHash))
+        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), uidIn(uids)));
+      return new Map(rows.map((row) => [row.uid, asBuffer(row.data)]));
     },
   };
+}
+
+/** The driver's bytes as a Buffer without copying them: a large message is held once, not twice. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 export type MailStore = ReturnType<typeof createMailStore>;
