@@ -13,6 +13,8 @@ export type SessionState = 'not_authenticated' | 'authenticated' | 'selected' | 
 export interface ImapLimits extends CommandLimits {
   maxBadCommands: number;
   maxAuthFailures: number;
+  /** Sessions one mailbox may have from one client address, counted on every gateway. */
+  maxConnectionsPerMailbox: number;
   /** Autologout timer; RFC 3501 asks for at least 30 minutes. */
   idleTimeoutMs: number;
   /** Whether LOGIN and AUTHENTICATE are allowed without TLS from addresses other than loopback. */
@@ -96,17 +98,16 @@ export class ImapSession {
 
   /** After a successful login: listed for support, told of account and folder changes. */
   async loggedIn(account: LoginAccount): Promise<void> {
-    const { gateway } = this.context;
+    const { gateway, limits } = this.context;
+    // Registered first: a session over the mailbox's connection limit never becomes authenticated.
+    this.release.push(
+      await gateway.registerSession(
+        { accountId: account.accountId, protocol: 'imap', remoteIp: this.connection.remoteAddress, tls: this.connection.secure },
+        limits.maxConnectionsPerMailbox,
+      ),
+    );
     this.account = account;
     this.state = 'authenticated';
-    this.release.push(
-      await gateway.registerSession({
-        accountId: account.accountId,
-        protocol: 'imap',
-        remoteIp: this.connection.remoteAddress,
-        tls: this.connection.secure,
-      }),
-    );
     this.release.unshift(
       await gateway.feed.subscribe(
         (change) => this.onChange(change),

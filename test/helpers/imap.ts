@@ -16,6 +16,7 @@ export const TEST_LIMITS: ImapLimits = {
   maxLiteralSize: 10 * 1024 * 1024,
   maxBadCommands: 20,
   maxAuthFailures: 3,
+  maxConnectionsPerMailbox: 10,
   idleTimeoutMs: 30 * 60_000,
   allowPlaintextAuth: false,
 };
