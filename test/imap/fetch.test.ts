@@ -123,13 +123,14 @@ const SIMPLE_BODYSTRUCTURE = `("text" "plain" ("charset" "us-ascii") NIL NIL "7B
 const SIMPLE_BODY_ITEM = `("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" ${octets(SIMPLE_BODY)} 2)`;
 
 let mailboxes = 0;
-/** A mailbox of its own holding MESSAGE (UID 1) and SIMPLE (UID 2), both unseen. */
+/** A mailbox of its own holding MESSAGE (UID 1) and SIMPLE (UID 2), both unseen and no longer \Recent. */
 async function freshMailbox(): Promise<{ address: string; accountId: number; folderId: number }> {
   const address = `user${++mailboxes}@fetch.test`;
   const accountId = await imap.mailbox(address);
   await mail.append(accountId, 'INBOX', Buffer.from(MESSAGE), { internalDate: INTERNAL_DATE });
   await mail.append(accountId, 'INBOX', Buffer.from(SIMPLE), { internalDate: INTERNAL_DATE });
   const folderId = (await mail.folders.get(accountId, 'INBOX')).id;
+  await imap.claimRecent(accountId);
   return { address, accountId, folderId };
 }
 
@@ -671,6 +672,7 @@ t.test('FETCH 1:* (FLAGS UID) over 10,000 messages', async (t) => {
     await mail.copy(accountId, folderId, uids, 'INBOX');
     count += uids.length;
   }
+  await imap.claimRecent(accountId);
   const client = await connect(address);
   const started = Date.now();
   const answer = (await run(client, 'z1 FETCH 1:* (FLAGS UID)')).split('\r\n').slice(0, -1);

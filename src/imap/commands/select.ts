@@ -16,7 +16,7 @@ async function open(session: ImapSession, args: Parameters<ImapCommand['run']>[1
   session.untagged(`FLAGS (${flags})`);
   session.untagged(`OK [PERMANENTFLAGS (${readOnly ? '' : `${flags} \\*`})] Flags the client may change`);
   session.untagged(`${messages.length} EXISTS`);
-  session.untagged('0 RECENT');
+  session.untagged(`${session.selected!.recent.size} RECENT`);
   const firstUnseen = messages.findIndex((m) => !m.flags.includes('\\Seen'));
   if (firstUnseen !== -1) session.untagged(`OK [UNSEEN ${firstUnseen + 1}] First unseen message`);
   session.untagged(`OK [UIDVALIDITY ${folder.uidValidity}] UIDs valid`);
