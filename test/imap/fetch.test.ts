@@ -277,6 +277,23 @@ t.test('HEADER.FIELDS and HEADER.FIELDS.NOT keep folded fields whole, every occu
   );
 });
 
+t.test('a header-list name may come as a literal, synchronising or LITERAL+', async (t) => {
+  const plain = await run(reader, 'h0 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])');
+  t.match(plain, /^\* 1 FETCH \(BODY\[HEADER\.FIELDS \(SUBJECT FROM\)\] \{\d+\}\r\n/);
+  reader.send('h1 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({7}\r\n');
+  t.match(await reader.readLine(), /^\+ /);
+  reader.send('SUBJECT FROM)])\r\n');
+  const lines: string[] = [];
+  while (!lines.at(-1)?.startsWith('h1 ')) lines.push((await reader.readLine())!);
+  t.equal(`${lines.join('\r\n')}\r\n`, plain.replace('h0 OK', 'h1 OK'));
+  t.equal(await run(reader, 'h2 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT {4+}\r\nFROM)])'), plain.replace('h0 OK', 'h2 OK'));
+  t.equal(await run(reader, 'h3 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({7+}\r\nSUBJECT {4+}\r\nFROM)])'), plain.replace('h0 OK', 'h3 OK'), 'two literals');
+  t.equal(await run(reader, 'h4 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({8+}\r\nSUB JECT)])'), "h4 BAD Invalid header field name 'SUB JECT'\r\n");
+  t.equal(await run(reader, 'h5 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({2+}\r\nX])])'), 'h5 BAD Invalid header field name in a literal\r\n');
+  t.equal(await run(reader, 'h6 FETCH 1 (BODY.PEEK[HEADER.FIELDS {7+}\r\nSUBJECT])'), 'h6 BAD Invalid section [HEADER.FIELDS "SUBJECT"]\r\n');
+  t.equal(await run(reader, 'h7 FETCH 1 BODY[HEADER {7+}\r\nSUBJECT'), 'h7 BAD Unbalanced bracket\r\n', 'no text after it closes the bracket');
+});
+
 t.test('ENVELOPE: groups, NIL, quoted and UTF-8 names, Sender and Reply-To defaulting to From', async (t) => {
   t.equal(await run(reader, 'v1 FETCH 1 ENVELOPE'), `* 1 FETCH (ENVELOPE ${ENVELOPE})\r\nv1 OK FETCH completed\r\n`);
   t.equal(await run(reader, 'v2 FETCH 2 (ENVELOPE)'), wire(`* 2 FETCH (ENVELOPE ${SIMPLE_ENVELOPE})\r\nv2 OK FETCH completed\r\n`));

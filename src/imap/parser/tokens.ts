@@ -26,7 +26,8 @@ export function tokenize(parts: readonly (string | Buffer)[]): Token[] {
   const root: Token[] = [];
   const stack: Token[][] = [root];
   const push = (token: Token) => stack[stack.length - 1]!.push(token);
-  for (const part of parts) {
+  for (let p = 0; p < parts.length; p++) {
+    let part = parts[p]!;
     if (typeof part !== 'string') {
       push({ kind: 'string', value: part });
       continue;
@@ -70,7 +71,19 @@ export function tokenize(parts: readonly (string | Buffer)[]): Token[] {
           else if (part[j] === ']') depth -= 1;
           j += 1;
         }
-        if (depth !== 0) throw new ImapSyntaxError('Unbalanced bracket');
+        if (depth !== 0) {
+          // A header-list name sent as a literal, BODY[HEADER.FIELDS ({7}CRLF SUBJECT)]: it joins the
+          // atom as a quoted string and the atom is read again, on into the text after the literal.
+          const marker = /\{\d+\+?\}$/.exec(part);
+          const [literal, after] = [parts[p + 1], parts[p + 2]];
+          if (depth < 0 || !marker || typeof literal === 'string' || typeof after !== 'string') throw new ImapSyntaxError('Unbalanced bracket');
+          const name = literal!.toString('latin1');
+          // Brackets in it would end the section early; no header field name needs them.
+          if (/[[\]]/.test(name)) throw new ImapSyntaxError('Invalid header field name in a literal');
+          part = `${part.slice(0, marker.index)}"${name.replace(/[\\"]/g, '\\$&')}"${after}`;
+          p += 2;
+          continue;
+        }
         push({ kind: 'atom', value: part.slice(i, j) });
         i = j;
       }
