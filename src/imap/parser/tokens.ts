@@ -65,26 +65,30 @@ export function tokenize(parts: readonly (string | Buffer)[]): Token[] {
       } else {
         let j = i;
         let depth = 0;
-        // Brackets may hold spaces and parentheses: BODY[HEADER.FIELDS (FROM TO)].
-        while (j < part.length && (depth > 0 || !ATOM_END.has(part[j]!))) {
-          if (part[j] === '[') depth += 1;
-          else if (part[j] === ']') depth -= 1;
-          j += 1;
-        }
-        if (depth !== 0) {
+        let joined = '';
+        for (;;) {
+          // Brackets may hold spaces and parentheses: BODY[HEADER.FIELDS (FROM TO)].
+          while (j < part.length && (depth > 0 || !ATOM_END.has(part[j]!))) {
+            if (part[j] === '[') depth += 1;
+            else if (part[j] === ']') depth -= 1;
+            j += 1;
+          }
+          if (depth <= 0) break;
           // A header-list name sent as a literal, BODY[HEADER.FIELDS ({7}CRLF SUBJECT)]: it joins the
-          // atom as a quoted string and the atom is read again, on into the text after the literal.
+          // atom as a quoted string, and the atom goes on in the text after the literal.
           const marker = /\{\d+\+?\}$/.exec(part);
           const [literal, after] = [parts[p + 1], parts[p + 2]];
-          if (depth < 0 || !marker || typeof literal === 'string' || typeof after !== 'string') throw new ImapSyntaxError('Unbalanced bracket');
+          if (!marker || typeof literal === 'string' || typeof after !== 'string') break;
           const name = literal!.toString('latin1');
           // Brackets in it would end the section early; no header field name needs them.
           if (/[[\]]/.test(name)) throw new ImapSyntaxError('Invalid header field name in a literal');
-          part = `${part.slice(0, marker.index)}"${name.replace(/[\\"]/g, '\\$&')}"${after}`;
+          joined += `${part.slice(i, marker.index)}"${name.replace(/[\\"]/g, '\\$&')}"`;
+          part = after;
           p += 2;
-          continue;
+          i = j = 0;
         }
-        push({ kind: 'atom', value: part.slice(i, j) });
+        if (depth !== 0) throw new ImapSyntaxError('Unbalanced bracket');
+        push({ kind: 'atom', value: joined + part.slice(i, j) });
         i = j;
       }
     }
