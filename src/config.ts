@@ -34,6 +34,8 @@ export interface Config {
   maxMessageSize: number;
   /** Open POP3 and IMAP connections one client address may hold, each protocol counted apart. */
   maxConnectionsPerIp: number;
+  /** IMAP sessions one mailbox may have open from one client address, on every gateway together. */
+  maxConnectionsPerMailbox: number;
   /** Failed logins after which a POP3 or IMAP connection is closed. */
   maxAuthFailures: number;
   /** POP3 inactivity timer; RFC 1939 asks for at least ten minutes. */
@@ -160,6 +162,8 @@ export function loadConfig(env: Env = process.env): Config {
     apiMaxEventLoopDelayMs: integer(env, 'MAILROOM_API_MAX_EVENT_LOOP_DELAY', 1000, 0, 60_000),
     maxMessageSize: integer(env, 'MAILROOM_MAX_MESSAGE_SIZE', 50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxConnectionsPerIp: integer(env, 'MAILROOM_MAX_CONNECTIONS_PER_IP', 50, 1, 100_000),
+    // Dovecot's mail_max_userip_connections: one misbehaving device cannot take them all.
+    maxConnectionsPerMailbox: integer(env, 'MAILROOM_MAX_CONNECTIONS_PER_MAILBOX', 10, 1, 10_000),
     maxAuthFailures: integer(env, 'MAILROOM_MAX_AUTH_FAILURES', 3, 1, 100),
     pop3IdleTimeoutMs: integer(env, 'MAILROOM_POP3_IDLE_TIMEOUT', 600, 600, 86_400) * 1000,
     imapIdleTimeoutMs: integer(env, 'MAILROOM_IMAP_IDLE_TIMEOUT', 1800, 1800, 86_400) * 1000,

@@ -14,7 +14,8 @@ export interface Gateway {
   feed: ChangeFeed;
   /** Exclusive POP3 access to a mailbox across every process; null when another session has it. */
   lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null>;
-  registerSession(session: NewSession): Promise<() => Promise<void>>;
+  /** Refused with too_many_connections when `maxPerAddress` sessions of the mailbox and address are live. */
+  registerSession(session: NewSession, maxPerAddress?: number): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -44,8 +45,8 @@ export async function startGateway(
     async lockMaildrop(accountId) {
       return (await locks.tryLock(accountId)) ? () => locks.unlock(accountId) : null;
     },
-    async registerSession(session) {
-      const id = await services.sessions.register(gatewayId, session);
+    async registerSession(session, maxPerAddress) {
+      const id = await services.sessions.register(gatewayId, session, maxPerAddress);
       return () => services.sessions.unregister(session.accountId, id);
     },
     async close() {

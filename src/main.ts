@@ -106,6 +106,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
               maxLiteralSize: config.maxMessageSize,
               maxBadCommands: IMAP_MAX_BAD_COMMANDS,
               maxAuthFailures: config.maxAuthFailures,
+              maxConnectionsPerMailbox: config.maxConnectionsPerMailbox,
               idleTimeoutMs: config.imapIdleTimeoutMs,
               allowPlaintextAuth: config.allowPlaintextAuth,
             },

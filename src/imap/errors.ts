@@ -1,6 +1,8 @@
 import { LoginError } from '../core/auth/login.js';
 import { DomainError } from '../core/errors.js';
 
+const FORBIDDEN_CODES: Record<string, string> = { privacy_required: 'PRIVACYREQUIRED', too_many_connections: 'LIMIT' };
+
 /**
  * The one place core errors become IMAP answers (RFC 5530 response codes): what the client is
  * told, and whether it is NO (refused) rather than BAD (not understood).
@@ -19,7 +21,7 @@ export function imapAnswer(error: unknown): { status: 'NO' | 'BAD'; text: string
     case 'conflict':
       return { status: 'NO', text: `[${error.code === 'folder_exists' ? 'ALREADYEXISTS' : 'CANNOT'}] ${error.message}` };
     case 'forbidden':
-      return { status: 'NO', text: `[${error.code === 'privacy_required' ? 'PRIVACYREQUIRED' : 'NOPERM'}] ${error.message}` };
+      return { status: 'NO', text: `[${FORBIDDEN_CODES[error.code] ?? 'NOPERM'}] ${error.message}` };
     case 'invalid':
       return { status: 'NO', text: `[${error.code === 'message_too_large' ? 'LIMIT' : 'CANNOT'}] ${error.message}` };
     default:

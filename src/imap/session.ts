@@ -13,6 +13,8 @@ export type SessionState = 'not_authenticated' | 'authenticated' | 'selected' | 
 export interface ImapLimits extends CommandLimits {
   maxBadCommands: number;
   maxAuthFailures: number;
+  /** Sessions one mailbox may have from one client address, counted on every gateway. */
+  maxConnectionsPerMailbox: number;
   /** Autologout timer; RFC 3501 asks for at least 30 minutes. */
   idleTimeoutMs: number;
   /** Whether LOGIN and AUTHENTICATE are allowed without TLS from addresses other than loopback. */
@@ -37,7 +39,7 @@ export interface SelectedFolder {
   flags: Map<number, string[]>;
   /** Changes above this MODSEQ have not been told to the client yet. */
   modseq: number;
-  /** Messages that are \Recent for this session. */
+  /** Messages that are \Recent for this session: claimed by it (EXAMINE: not claimed by anyone yet). */
   recent: Set<number>;
 }
 
@@ -96,17 +98,16 @@ export class ImapSession {
 
   /** After a successful login: listed for support, told of account and folder changes. */
   async loggedIn(account: LoginAccount): Promise<void> {
-    const { gateway } = this.context;
+    const { gateway, limits } = this.context;
+    // Registered first: a session over the mailbox's connection limit never becomes authenticated.
+    this.release.push(
+      await gateway.registerSession(
+        { accountId: account.accountId, protocol: 'imap', remoteIp: this.connection.remoteAddress, tls: this.connection.secure },
+        limits.maxConnectionsPerMailbox,
+      ),
+    );
     this.account = account;
     this.state = 'authenticated';
-    this.release.push(
-      await gateway.registerSession({
-        accountId: account.accountId,
-        protocol: 'imap',
-        remoteIp: this.connection.remoteAddress,
-        tls: this.connection.secure,
-      }),
-    );
     this.release.unshift(
       await gateway.feed.subscribe(
         (change) => this.onChange(change),
@@ -161,7 +162,7 @@ export class ImapSession {
     // Mail that arrived between reading the row and the list is in the list: count it in.
     const highestModseq = messages.reduce((highest, m) => Math.max(highest, m.modseq), folder.highestModseq);
     const uidNext = Math.max(folder.uidNext, (messages.at(-1)?.uid ?? 0) + 1);
-    this.selected = {
+    const selected: SelectedFolder = {
       id: folder.id,
       name: folder.name,
       uidValidity: folder.uidValidity,
@@ -171,6 +172,8 @@ export class ImapSession {
       modseq: highestModseq,
       recent: new Set(),
     };
+    await this.claimRecent(selected, messages);
+    this.selected = selected;
     this.state = 'selected';
     this.folderChanged = false;
     return { messages, highestModseq, uidNext };
@@ -185,15 +188,19 @@ export class ImapSession {
     const selected = this.selected;
     if (!selected || !this.folderChanged) return;
     this.folderChanged = false;
+    const known = new Set(selected.uids);
     let changes: Awaited<ReturnType<Services['mail']['changesSince']>>;
+    let added: MessageSummary[];
+    let claimed: number;
     try {
       changes = await this.services.mail.changesSince(this.account!.accountId, selected.id, selected.modseq);
+      added = changes.changed.filter((m) => !known.has(m.uid) && m.uid > (selected.uids.at(-1) ?? 0));
+      claimed = await this.claimRecent(selected, added);
     } catch (error) {
       // Another session deleted the folder this one has open; there is no view left to keep (as Dovecot).
       if (error instanceof NotFoundError) return this.bye('The selected folder was deleted');
       throw error;
     }
-    const known = new Set(selected.uids);
     let deferred = false;
     if (options.expunges) {
       for (const uid of changes.expunged) {
@@ -207,7 +214,6 @@ export class ImapSession {
     } else if (changes.expunged.some((uid) => known.has(uid))) {
       deferred = true;
     }
-    const added = changes.changed.filter((m) => !known.has(m.uid) && m.uid > (selected.uids.at(-1) ?? 0));
     for (const message of changes.changed) {
       if (!known.has(message.uid)) continue;
       const before = selected.flags.get(message.uid);
@@ -222,14 +228,24 @@ export class ImapSession {
       for (const message of added) {
         selected.uids.push(message.uid);
         selected.flags.set(message.uid, message.flags);
-        selected.recent.add(message.uid);
       }
       this.untagged(`${selected.uids.length} EXISTS`);
-      this.untagged(`${selected.recent.size} RECENT`);
+      // Only a change is told (as Dovecot): another session may have claimed the new mail first.
+      if (claimed > 0) this.untagged(`${selected.recent.size} RECENT`);
     }
     // Expunges held back stay owed; the MODSEQ moves only past what was told.
     if (deferred) this.folderChanged = true;
     else selected.modseq = Math.max(selected.modseq, changes.highestModseq);
+  }
+
+  /** Takes \Recent for `messages` (ascending, newly in the view) where no other session has; answers how many. */
+  private async claimRecent(selected: SelectedFolder, messages: readonly { uid: number }[]): Promise<number> {
+    const last = messages.at(-1);
+    if (last === undefined) return 0;
+    const { from, to } = await this.services.mail.folders.claimRecent(this.account!.accountId, selected.id, last.uid + 1, selected.readOnly);
+    const recent = messages.filter(({ uid }) => uid >= from && uid < to);
+    for (const { uid } of recent) selected.recent.add(uid);
+    return recent.length;
   }
 
   flagsItem(uid: number): string {

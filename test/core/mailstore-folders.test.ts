@@ -292,3 +292,32 @@ t.test('folder usage counts messages, unseen and bytes per folder', async (t) =>
   t.match(usage.get('Trash'), { messages: 0, unseen: 0, storageBytes: 0 });
   t.strictSame(await usageOf('usage@folders.test'), { storageBytes: 2 * a.length + b.length, messages: 3 });
 });
+
+t.test('\\Recent is claimed once: disjoint ranges, even for concurrent claims; peeking takes nothing', async (t) => {
+  const accountId = await newMailbox('recent');
+  const inbox = await mail.folders.get(accountId, 'INBOX');
+  for (let i = 1; i <= 3; i++) await mail.append(accountId, 'INBOX', message(`recent ${i}`));
+  t.equal(await mail.folders.unclaimedRecent(accountId, inbox.id), 3);
+  t.same(await mail.folders.claimRecent(accountId, inbox.id, 4, true), { from: 1, to: 4 }, 'a peek sees all three');
+  t.same(await mail.folders.claimRecent(accountId, inbox.id, 3), { from: 1, to: 3 }, 'UIDs 1 and 2 claimed');
+  t.equal(await mail.folders.unclaimedRecent(accountId, inbox.id), 1);
+  t.same(await mail.folders.claimRecent(accountId, inbox.id, 2), { from: 3, to: 3 }, 'below the mark: nothing');
+  t.same(await mail.folders.claimRecent(accountId, inbox.id, 4, true), { from: 3, to: 4 });
+  for (let i = 4; i <= 30; i++) await mail.append(accountId, 'INBOX', message(`recent ${i}`));
+  const claims = await Promise.all(Array.from({ length: 8 }, () => mail.folders.claimRecent(accountId, inbox.id, 31)));
+  const won = claims.filter((claim) => claim.to > claim.from);
+  t.same(won, [{ from: 3, to: 31 }], 'one concurrent claim gets the range, the others nothing');
+  t.equal(await mail.folders.unclaimedRecent(accountId, inbox.id), 0);
+  await t.rejects(mail.folders.claimRecent(accountId, 999_999, 5), { code: 'folder_not_found' });
+  await t.rejects(mail.folders.claimRecent(accountId, 999_999, 5, true), { code: 'folder_not_found' });
+});
+
+t.test('renaming INBOX keeps what was claimed: the moved mail is not \\Recent again', async (t) => {
+  const accountId = await newMailbox('recentrename');
+  const inbox = await mail.folders.get(accountId, 'INBOX');
+  for (let i = 1; i <= 2; i++) await mail.append(accountId, 'INBOX', message(`moved ${i}`));
+  await mail.folders.claimRecent(accountId, inbox.id, 2);
+  const renamed = await mail.folders.renameInbox(accountId, 'Old mail');
+  t.equal(renamed.recentUid, 2);
+  t.equal(await mail.folders.unclaimedRecent(accountId, renamed.id), 1);
+});

@@ -9,6 +9,8 @@ export interface TestImap extends Omit<GatewayFixture, 'gateway' | 'tls'> {
   securePort: number;
   /** Delivers raw bytes to the mailbox's INBOX (or folder) through the core. */
   deliver(address: string, raw: string | Buffer, folder?: string): Promise<number>;
+  /** As if an earlier session had selected the folder: the mail in it now is no longer \Recent. */
+  claimRecent(accountId: number, folder?: string): Promise<void>;
 }
 
 export const TEST_LIMITS: ImapLimits = {
@@ -16,6 +18,7 @@ export const TEST_LIMITS: ImapLimits = {
   maxLiteralSize: 10 * 1024 * 1024,
   maxBadCommands: 20,
   maxAuthFailures: 3,
+  maxConnectionsPerMailbox: 10,
   idleTimeoutMs: 30 * 60_000,
   allowPlaintextAuth: false,
 };
@@ -43,6 +46,10 @@ export async function startTestImap(
       const [result] = await services.mail.deliver(Buffer.from(raw), [address], folder);
       if (!result!.delivered) throw new Error(`setup: delivery to ${address} failed: ${result!.error.code}`);
       return result!.uid;
+    },
+    async claimRecent(accountId, folder = 'INBOX') {
+      const row = await services.mail.folders.get(accountId, folder);
+      await services.mail.folders.claimRecent(accountId, row.id, row.uidNext);
     },
   };
 }

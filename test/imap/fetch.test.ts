@@ -123,13 +123,14 @@ const SIMPLE_BODYSTRUCTURE = `("text" "plain" ("charset" "us-ascii") NIL NIL "7B
 const SIMPLE_BODY_ITEM = `("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" ${octets(SIMPLE_BODY)} 2)`;
 
 let mailboxes = 0;
-/** A mailbox of its own holding MESSAGE (UID 1) and SIMPLE (UID 2), both unseen. */
+/** A mailbox of its own holding MESSAGE (UID 1) and SIMPLE (UID 2), both unseen and no longer \Recent. */
 async function freshMailbox(): Promise<{ address: string; accountId: number; folderId: number }> {
   const address = `user${++mailboxes}@fetch.test`;
   const accountId = await imap.mailbox(address);
   await mail.append(accountId, 'INBOX', Buffer.from(MESSAGE), { internalDate: INTERNAL_DATE });
   await mail.append(accountId, 'INBOX', Buffer.from(SIMPLE), { internalDate: INTERNAL_DATE });
   const folderId = (await mail.folders.get(accountId, 'INBOX')).id;
+  await imap.claimRecent(accountId);
   return { address, accountId, folderId };
 }
 
@@ -274,6 +275,23 @@ t.test('HEADER.FIELDS and HEADER.FIELDS.NOT keep folded fields whole, every occu
     `* 1 FETCH (BODY[2.HEADER.FIELDS.NOT (FROM TO MESSAGE-ID MIME-VERSION)] ${lit('Subject: inner\r\nContent-Type: multipart/mixed; boundary=b2\r\n\r\n')})\r\nh4 OK FETCH completed\r\n`,
     'of an enclosed message',
   );
+});
+
+t.test('a header-list name may come as a literal, synchronising or LITERAL+', async (t) => {
+  const plain = await run(reader, 'h0 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])');
+  t.match(plain, /^\* 1 FETCH \(BODY\[HEADER\.FIELDS \(SUBJECT FROM\)\] \{\d+\}\r\n/);
+  reader.send('h1 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({7}\r\n');
+  t.match(await reader.readLine(), /^\+ /);
+  reader.send('SUBJECT FROM)])\r\n');
+  const lines: string[] = [];
+  while (!lines.at(-1)?.startsWith('h1 ')) lines.push((await reader.readLine())!);
+  t.equal(`${lines.join('\r\n')}\r\n`, plain.replace('h0 OK', 'h1 OK'));
+  t.equal(await run(reader, 'h2 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT {4+}\r\nFROM)])'), plain.replace('h0 OK', 'h2 OK'));
+  t.equal(await run(reader, 'h3 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({7+}\r\nSUBJECT {4+}\r\nFROM)])'), plain.replace('h0 OK', 'h3 OK'), 'two literals');
+  t.equal(await run(reader, 'h4 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({8+}\r\nSUB JECT)])'), "h4 BAD Invalid header field name 'SUB JECT'\r\n");
+  t.equal(await run(reader, 'h5 FETCH 1 (BODY.PEEK[HEADER.FIELDS ({2+}\r\nX])])'), 'h5 BAD Invalid header field name in a literal\r\n');
+  t.equal(await run(reader, 'h6 FETCH 1 (BODY.PEEK[HEADER.FIELDS {7+}\r\nSUBJECT])'), 'h6 BAD Invalid section [HEADER.FIELDS "SUBJECT"]\r\n');
+  t.equal(await run(reader, 'h7 FETCH 1 BODY[HEADER {7+}\r\nSUBJECT'), 'h7 BAD Unbalanced bracket\r\n', 'no text after it closes the bracket');
 });
 
 t.test('ENVELOPE: groups, NIL, quoted and UTF-8 names, Sender and Reply-To defaulting to From', async (t) => {
@@ -671,6 +689,7 @@ t.test('FETCH 1:* (FLAGS UID) over 10,000 messages', async (t) => {
     await mail.copy(accountId, folderId, uids, 'INBOX');
     count += uids.length;
   }
+  await imap.claimRecent(accountId);
   const client = await connect(address);
   const started = Date.now();
   const answer = (await run(client, 'z1 FETCH 1:* (FLAGS UID)')).split('\r\n').slice(0, -1);

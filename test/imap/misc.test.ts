@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import t from 'tap';
-import { LineClient, run } from '../helpers/line-client.js';
+import { LineClient, run, until } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
 
 const imap = await startTestImap(t);
@@ -57,6 +57,37 @@ t.test('ENABLE: CONDSTORE recorded, unknown ignored, only in the authenticated s
   t.match((await run(client, 'e4 ENABLE "CONDSTORE"')).at(-1), /^e4 BAD/);
   await run(client, 'e5 SELECT INBOX');
   t.match((await run(client, 'e6 ENABLE CONDSTORE')).at(-1), /^e6 BAD ENABLE is not allowed now/);
+});
+
+t.test('SELECT and EXAMINE (CONDSTORE) turn CONDSTORE on; other parameters are BAD', async (t) => {
+  const address = 'carl@misc.test';
+  const accountId = await imap.mailbox(address);
+  await imap.deliver(address, MESSAGE);
+  const client = await connect(address);
+  await run(client, 'c1 SELECT INBOX');
+  // With CONDSTORE on, a silent STORE still tells the new MODSEQ (RFC 7162 §3.2).
+  t.same(await run(client, 'c2 STORE 1 +FLAGS.SILENT ($A)'), ['c2 OK STORE completed'], 'not on yet');
+  const selected = await run(client, 'c3 SELECT INBOX (CONDSTORE)');
+  const { highestModseq } = await imap.services.mail.folders.get(accountId, 'INBOX');
+  t.ok(selected.includes(`* OK [HIGHESTMODSEQ ${highestModseq}] Highest`));
+  t.match(selected.at(-1), /^c3 OK \[READ-WRITE\]/);
+  t.match(await run(client, 'c4 STORE 1 +FLAGS.SILENT ($B)'), [/^\* 1 FETCH \(MODSEQ \(\d+\)\)$/, 'c4 OK STORE completed']);
+  const other = await connect(address);
+  t.match((await run(other, 'd1 EXAMINE inbox (condstore)')).at(-1), /^d1 OK \[READ-ONLY\]/);
+  const inbox = await imap.services.mail.folders.get(accountId, 'INBOX');
+  await imap.services.mail.changeFlags(accountId, inbox.id, [1], 'add', ['$C']);
+  t.match(await until(other, (lines) => lines.length > 0), [/^\* 1 FETCH \(FLAGS \(\$A \$B \$C\) UID 1 MODSEQ \(\d+\)\)$/], 'examined with CONDSTORE');
+  for (const [tag, parameters, answer] of [
+    ['b1', '(QRESYNC (1 2))', 'Unknown SELECT parameter QRESYNC'],
+    ['b2', '(CONDSTORE BOGUS)', 'Unknown SELECT parameter BOGUS'],
+    ['b3', 'CONDSTORE', 'Expected SELECT parameters in parentheses'],
+    ['b4', '()', 'Name at least one SELECT parameter'],
+    ['b5', '((CONDSTORE))', 'Expected a SELECT parameter'],
+  ]) {
+    t.same(await run(other, `${tag} SELECT INBOX ${parameters}`), [`${tag} BAD ${answer}`]);
+  }
+  t.match((await run(other, 'd3 FETCH 1 (UID)')).at(-1), /^d3 OK/, 'a BAD SELECT leaves the folder selected');
+  t.match(await run(other, 'd4 SELECT Nowhere (CONDSTORE)'), [/^d4 NO \[NONEXISTENT\]/]);
 });
 
 t.test('QUOTA: GETQUOTAROOT and GETQUOTA from the account counters, in KiB rounded up; SETQUOTA refused', async (t) => {

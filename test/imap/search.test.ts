@@ -53,6 +53,8 @@ const messages = [
   },
 ];
 for (const { raw, flags, internalDate } of messages) await mail.append(accountId, 'INBOX', raw, { flags, internalDate });
+// Seen by an earlier session: none is \Recent for the sessions here.
+await imap.claimRecent(accountId);
 
 async function connect(): Promise<LineClient> {
   const client = await LineClient.connect(imap.port);
@@ -252,6 +254,7 @@ t.test('RECENT, NEW and OLD follow the session; new mail is only found once anno
   const address = 'recent@search.test';
   const id = await imap.mailbox(address);
   await mail.append(id, 'INBOX', lines('Subject: old', '', 'x', ''), { flags: ['\\Seen'] });
+  await imap.claimRecent(id);
   const client = await LineClient.connect(imap.port);
   t.teardown(() => client.close());
   await client.readLine();

@@ -60,3 +60,44 @@ t.test('a session whose selected folder another session deletes is told BYE', as
   t.match(answer[0], /^\* BYE .*deleted/);
   t.equal(await first.readLine(), null, 'and the connection is closed');
 });
+
+t.test('connections per mailbox and address: NO [LIMIT] past the limit, on every gateway together', async (t) => {
+  const limited = await startTestImap(t, { url: imap.url, limits: { maxConnectionsPerMailbox: 2 } });
+  const address = 'busy@imap.test';
+  await limited.mailbox(address);
+  await limited.mailbox('calm@imap.test');
+  const open = async (server = limited) => {
+    const client = await LineClient.connect(server.port);
+    t.teardown(() => client.close());
+    await client.readLine();
+    return client;
+  };
+  const plain = Buffer.from(`\0${address}\0${PASSWORD}`).toString('base64');
+  const first = await open();
+  t.match((await run(first, `a1 LOGIN ${address} "${PASSWORD}"`)).at(-1), /^a1 OK/);
+  const second = await open();
+  t.match((await run(second, `a2 AUTHENTICATE PLAIN ${plain}`)).at(-1), /^a2 OK/);
+  const third = await open();
+  for (const attempt of [1, 2, 3]) {
+    t.same(await run(third, `b${attempt} LOGIN ${address} "${PASSWORD}"`), [
+      `b${attempt} NO [LIMIT] This mailbox has 2 connections open from your address already; close some first`,
+    ]);
+  }
+  t.match(await run(third, `b4 AUTHENTICATE PLAIN ${plain}`), [/^b4 NO \[LIMIT\]/]);
+  t.match((await run(third, 'b5 SELECT INBOX')).at(-1), /^b5 BAD SELECT is not allowed before login/, 'still not logged in');
+  t.match((await run(third, `b6 LOGIN calm@imap.test "${PASSWORD}"`)).at(-1), /^b6 OK/, 'refusals are not failed logins; another mailbox is free');
+  if (imap.url !== null) {
+    // Another gateway on the same database counts the sessions this one holds.
+    const other = await startTestImap(t, { url: imap.url, limits: { maxConnectionsPerMailbox: 2 } });
+    t.match(await run(await open(other), `c1 LOGIN ${address} "${PASSWORD}"`), [/^c1 NO \[LIMIT\]/]);
+  }
+  await run(first, 'a3 LOGOUT');
+  // The place is given back once the session has left the registry.
+  const fourth = await open();
+  let answer: string[] = [];
+  for (let i = 0; i < 20 && !answer.at(-1)?.startsWith('d1 OK'); i++) {
+    if (i > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    answer = await run(fourth, `d1 LOGIN ${address} "${PASSWORD}"`);
+  }
+  t.match(answer.at(-1), /^d1 OK/);
+});

@@ -11,7 +11,7 @@ const mail = imap.services.mail;
 let mailboxes = 0;
 /**
  * A fresh mailbox whose INBOX holds `count` messages with UIDs 2..count+1 (UID 1 is expunged
- * first, so sequence numbers and UIDs differ by one).
+ * first, so sequence numbers and UIDs differ by one), none of them \Recent any more.
  */
 async function freshMailbox(count: number): Promise<{ address: string; accountId: number; inbox: number }> {
   const address = `user${++mailboxes}@store.test`;
@@ -20,6 +20,7 @@ async function freshMailbox(count: number): Promise<{ address: string; accountId
   await mail.append(accountId, 'INBOX', Buffer.from('Subject: gone\r\n\r\nx\r\n'), { flags: ['\\Deleted'] });
   await mail.expunge(accountId, inbox);
   for (let i = 1; i <= count; i++) await mail.append(accountId, 'INBOX', Buffer.from(`Subject: ${i}\r\n\r\nbody ${i}\r\n`));
+  await imap.claimRecent(accountId);
   return { address, accountId, inbox };
 }
 

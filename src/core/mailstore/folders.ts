@@ -1,4 +1,4 @@
-import { and, asc, eq, like, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, like, or, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { accounts, folders, messages } from '../../db/schema/index.js';
 import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
@@ -190,10 +190,10 @@ export function createFolderService(db: Database) {
       return db.transaction(async (tx) => {
         await lockAccount(tx, accountId);
         const inbox = await findFolder(tx, accountId, INBOX, true);
-        const { uidNext, highestModseq, messageCount, storageBytes } = inbox;
+        const { uidNext, recentUid, highestModseq, messageCount, storageBytes } = inbox;
         const [created] = await tx
           .insert(folders)
-          .values({ accountId, name: target, uidNext, highestModseq, messageCount, storageBytes })
+          .values({ accountId, name: target, uidNext, recentUid, highestModseq, messageCount, storageBytes })
           .onConflictDoNothing()
           .returning();
         if (!created) throw new ConflictError('folder_exists', `The folder ${target} exists already`);
@@ -215,6 +215,46 @@ export function createFolderService(db: Database) {
         await publishChange(tx, { kind: 'folders', accountId });
         return created;
       });
+    },
+
+    /**
+     * Claims \Recent (RFC 3501 §2.3.2) for one IMAP session: the folder's UIDs below `upTo` that
+     * no session has claimed yet, as the range [from, to). One UPDATE moves the mark, so
+     * concurrent sessions get disjoint ranges and each message is \Recent in one session only.
+     * With `peek` (EXAMINE, which must not take \Recent away), the range is read, not claimed.
+     */
+    async claimRecent(accountId: number, folderId: number, upTo: number, peek = false): Promise<{ from: number; to: number }> {
+      const here = and(eq(folders.accountId, accountId), eq(folders.id, folderId));
+      if (peek) {
+        const [row] = await db.select({ from: folders.recentUid }).from(folders).where(here);
+        if (!row) throw new NotFoundError('folder_not_found', 'The folder no longer exists');
+        return { from: row.from, to: Math.max(row.from, upTo) };
+      }
+      // The row locked in a subquery is the value before the update: Postgres 15 has no RETURNING OLD.
+      const before = db
+        .select({ recentUid: folders.recentUid })
+        .from(folders)
+        .where(here)
+        .for('no key update')
+        .as('before');
+      const [row] = await db
+        .update(folders)
+        .set({ recentUid: sql`greatest(${folders.recentUid}, ${upTo}::bigint)` })
+        .from(before)
+        .where(here)
+        .returning({ from: before.recentUid, to: folders.recentUid });
+      if (!row) throw new NotFoundError('folder_not_found', 'The folder no longer exists');
+      return row;
+    },
+
+    /** How many of the folder's messages no session has claimed as \Recent: STATUS (RECENT). */
+    async unclaimedRecent(accountId: number, folderId: number): Promise<number> {
+      const [row] = await db
+        .select({ count: sql<number>`count(*)::int` })
+        .from(messages)
+        .innerJoin(folders, and(eq(folders.accountId, messages.accountId), eq(folders.id, messages.folderId)))
+        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), gte(messages.uid, folders.recentUid)));
+      return row!.count;
     },
 
     /** The mailbox's quota (null: unlimited) and usage counters, for IMAP GETQUOTA. */

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
-import { gateways, mailSessions } from '../../db/schema/index.js';
+import { accounts, gateways, mailSessions } from '../../db/schema/index.js';
 import type { Actor } from '../actor.js';
 import type { AuditService } from '../audit/service.js';
 import type { MailProtocol } from '../auth/login.js';
+import { ForbiddenError } from '../errors.js';
 import { publishChange } from '../events/changes.js';
 import type { MailboxService } from '../mailboxes/service.js';
 
@@ -47,12 +48,40 @@ export function createSessionService(db: Database, audit: AuditService, mailboxe
       await db.delete(gateways).where(eq(gateways.id, gatewayId));
     },
 
-    async register(gatewayId: string, session: NewSession): Promise<string> {
-      const [row] = await db
-        .insert(mailSessions)
-        .values({ gatewayId, ...session })
-        .returning({ id: mailSessions.id });
-      return row!.id;
+    /**
+     * Lists a new session. With `maxPerAddress`, refuses (too_many_connections) when the mailbox
+     * already has that many live sessions of the protocol from the same address, on any gateway.
+     */
+    async register(gatewayId: string, session: NewSession, maxPerAddress?: number): Promise<string> {
+      return db.transaction(async (tx) => {
+        if (maxPerAddress !== undefined) {
+          // The account row lock makes count-then-insert atomic: two logins cannot both take the last place.
+          await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.id, session.accountId)).for('no key update');
+          const [open] = await tx
+            .select({ count: sql<number>`count(*)::int` })
+            .from(mailSessions)
+            .innerJoin(gateways, eq(gateways.id, mailSessions.gatewayId))
+            .where(
+              and(
+                eq(mailSessions.accountId, session.accountId),
+                eq(mailSessions.protocol, session.protocol),
+                eq(mailSessions.remoteIp, session.remoteIp),
+                gt(gateways.seenAt, sql`now() - ${GATEWAY_TIMEOUT}`),
+              ),
+            );
+          if (open!.count >= maxPerAddress) {
+            throw new ForbiddenError(
+              'too_many_connections',
+              `This mailbox has ${open!.count} connections open from your address already; close some first`,
+            );
+          }
+        }
+        const [row] = await tx
+          .insert(mailSessions)
+          .values({ gatewayId, ...session })
+          .returning({ id: mailSessions.id });
+        return row!.id;
+      });
     },
 
     async unregister(accountId: number, sessionId: string): Promise<void> {

@@ -39,6 +39,8 @@ export const folders = pgTable(
       .notNull()
       .default(sql`nextval('folder_uid_validity_seq')`),
     uidNext: bigint('uid_next', { mode: 'number' }).notNull().default(1),
+    /** The first UID no IMAP session has claimed as \Recent yet (RFC 3501 §2.3.2), as Dovecot keeps it. */
+    recentUid: bigint('recent_uid', { mode: 'number' }).notNull().default(1),
     highestModseq: bigint('highest_modseq', { mode: 'number' }).notNull().default(1),
     messageCount: integer('message_count').notNull().default(0),
     storageBytes: bigint('storage_bytes', { mode: 'number' }).notNull().default(0),

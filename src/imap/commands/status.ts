@@ -26,8 +26,12 @@ export const status: ImapCommand = {
       const usage = await session.services.mail.folders.usage(accountId);
       unseen = usage.find((row) => row.name === folder.name)?.unseen ?? 0;
     }
-    // \Recent lives in sessions only: this session's count for its own folder, else none.
-    const recent = session.selected?.id === folder.id ? session.selected.recent.size : 0;
+    // What the next SELECT would claim, and what this session holds if the folder is its own.
+    let recent = 0;
+    if (items.includes('RECENT')) {
+      const own = session.selected?.id === folder.id && !session.selected.readOnly ? session.selected.recent.size : 0;
+      recent = own + (await session.services.mail.folders.unclaimedRecent(accountId, folder.id));
+    }
     const values: Record<string, number> = {
       MESSAGES: folder.messageCount,
       RECENT: recent,

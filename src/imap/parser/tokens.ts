@@ -26,7 +26,8 @@ export function tokenize(parts: readonly (string | Buffer)[]): Token[] {
   const root: Token[] = [];
   const stack: Token[][] = [root];
   const push = (token: Token) => stack[stack.length - 1]!.push(token);
-  for (const part of parts) {
+  for (let p = 0; p < parts.length; p++) {
+    let part = parts[p]!;
     if (typeof part !== 'string') {
       push({ kind: 'string', value: part });
       continue;
@@ -64,14 +65,30 @@ export function tokenize(parts: readonly (string | Buffer)[]): Token[] {
       } else {
         let j = i;
         let depth = 0;
-        // Brackets may hold spaces and parentheses: BODY[HEADER.FIELDS (FROM TO)].
-        while (j < part.length && (depth > 0 || !ATOM_END.has(part[j]!))) {
-          if (part[j] === '[') depth += 1;
-          else if (part[j] === ']') depth -= 1;
-          j += 1;
+        let joined = '';
+        for (;;) {
+          // Brackets may hold spaces and parentheses: BODY[HEADER.FIELDS (FROM TO)].
+          while (j < part.length && (depth > 0 || !ATOM_END.has(part[j]!))) {
+            if (part[j] === '[') depth += 1;
+            else if (part[j] === ']') depth -= 1;
+            j += 1;
+          }
+          if (depth <= 0) break;
+          // A header-list name sent as a literal, BODY[HEADER.FIELDS ({7}CRLF SUBJECT)]: it joins the
+          // atom as a quoted string, and the atom goes on in the text after the literal.
+          const marker = /\{\d+\+?\}$/.exec(part);
+          const [literal, after] = [parts[p + 1], parts[p + 2]];
+          if (!marker || typeof literal === 'string' || typeof after !== 'string') break;
+          const name = literal!.toString('latin1');
+          // Brackets in it would end the section early; no header field name needs them.
+          if (/[[\]]/.test(name)) throw new ImapSyntaxError('Invalid header field name in a literal');
+          joined += `${part.slice(i, marker.index)}"${name.replace(/[\\"]/g, '\\$&')}"`;
+          part = after;
+          p += 2;
+          i = j = 0;
         }
         if (depth !== 0) throw new ImapSyntaxError('Unbalanced bracket');
-        push({ kind: 'atom', value: part.slice(i, j) });
+        push({ kind: 'atom', value: joined + part.slice(i, j) });
         i = j;
       }
     }
