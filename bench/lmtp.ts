@@ -22,8 +22,8 @@ import { loadConfig } from '../src/config.js';
 import { messages } from '../src/db/schema/index.js';
 import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, startDovecot as startDovecotInstance, stop, waitForPort } from './dovecot.js';
+import { MESSAGE_SIZE, median, message } from './fixtures.js';
 
-const MESSAGE_SIZE = 20 * 1024;
 const SENDERS = 4;
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -34,24 +34,6 @@ const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:54
 const BIN = fileURLToPath(new URL('../bin/mailroom.js', import.meta.url));
 
 const recipient = (n: number) => `user${n % MAILBOXES}@${DOMAIN}`;
-
-/** A 20 KB multipart/alternative message (text and HTML), different in every run and number. */
-function message(run: string, n: number): Buffer {
-  const boundary = `b-${run}-${n}`;
-  const head =
-    `From: Newsletter <news@sender.example>\r\nTo: ${recipient(n)}\r\nSubject: Bench ${run} #${n}\r\n` +
-    `Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <${run}.${n}@sender.example>\r\nMIME-Version: 1.0\r\n` +
-    `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n`;
-  const line = 'The quick brown fox jumps over the lazy dog, again and again, for the benchmark.\r\n';
-  const text = `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n`;
-  const html = `--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>\r\n`;
-  const tail = `</body></html>\r\n--${boundary}--\r\n`;
-  let room = MESSAGE_SIZE - head.length - text.length - html.length - tail.length;
-  const half = line.repeat(Math.floor(room / 2 / line.length));
-  room -= 2 * half.length;
-  const pad = `${'x'.repeat(Math.max(0, room - 2))}\r\n`.slice(-room);
-  return Buffer.from(head + text + half + html + half + pad + tail);
-}
 
 /** Replies are read line by line; a reply ends at a line with a space after the code. */
 export class LmtpConnection {
@@ -129,7 +111,7 @@ export function dotStuff(raw: Buffer): Buffer {
 
 /** Delivers `count` messages with SENDERS connections in parallel; answers messages per second. */
 export async function run(port: number, label: string, count: number): Promise<number> {
-  const messages = Array.from({ length: count }, (_, n) => ({ to: recipient(n), raw: dotStuff(message(label, n)) }));
+  const messages = Array.from({ length: count }, (_, n) => ({ to: recipient(n), raw: dotStuff(message(n, recipient(n), label)) }));
   const connections = await Promise.all(Array.from({ length: SENDERS }, () => LmtpConnection.open(port)));
   let next = 0;
   const started = process.hrtime.bigint();
@@ -234,7 +216,6 @@ export async function startDovecot(work: string): Promise<Target & { version: st
   };
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main() {
   const work = await mkdtemp(join(tmpdir(), 'mailroom-bench-'));
