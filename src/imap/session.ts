@@ -6,6 +6,7 @@ import type { MessageSummary } from '../core/mailstore/service.js';
 import type { Services } from '../core/services.js';
 import type { Gateway } from '../gateway.js';
 import type { Connection } from '../net/connection.js';
+import { FlagTable } from './flag-table.js';
 import type { CommandLimits } from './parser/command-reader.js';
 
 export type SessionState = 'not_authenticated' | 'authenticated' | 'selected' | 'logout';
@@ -36,7 +37,7 @@ export interface SelectedFolder {
   uidValidity: number;
   readOnly: boolean;
   uids: number[];
-  flags: Map<number, string[]>;
+  flags: FlagTable;
   /** Changes above this MODSEQ have not been told to the client yet. */
   modseq: number;
   /** Messages that are \Recent for this session: claimed by it (EXAMINE: not claimed by anyone yet). */
@@ -168,7 +169,7 @@ export class ImapSession {
       uidValidity: folder.uidValidity,
       readOnly,
       uids: messages.map((m) => m.uid),
-      flags: new Map(messages.map((m) => [m.uid, m.flags])),
+      flags: new FlagTable(messages),
       modseq: highestModseq,
       recent: new Set(),
     };
