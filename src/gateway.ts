@@ -1,3 +1,4 @@
+import { loggable } from './core/errors.js';
 import { type ChangeFeed, createChangeFeed } from './core/events/feed.js';
 import { GATEWAY_HEARTBEAT_MS, type NewSession } from './core/sessions/service.js';
 import type { Services } from './core/services.js';
@@ -37,7 +38,7 @@ export async function startGateway(
   const unsubscribe = await feed.subscribe(() => {});
   const gatewayId = await services.sessions.startGateway();
   const heartbeat = setInterval(() => {
-    services.sessions.heartbeat(gatewayId).catch((error) => log.warn({ err: error }, 'gateway heartbeat failed'));
+    services.sessions.heartbeat(gatewayId).catch((error) => log.warn({ err: loggable(error) }, 'gateway heartbeat failed'));
   }, GATEWAY_HEARTBEAT_MS);
   heartbeat.unref();
   return {
@@ -52,7 +53,7 @@ export async function startGateway(
     async close() {
       clearInterval(heartbeat);
       await unsubscribe();
-      await services.sessions.stopGateway(gatewayId).catch((error) => log.warn({ err: error }, 'gateway deregistration failed'));
+      await services.sessions.stopGateway(gatewayId).catch((error) => log.warn({ err: loggable(error) }, 'gateway deregistration failed'));
       await locks.close();
     },
   };

@@ -1,3 +1,4 @@
+import { DrizzleQueryError } from 'drizzle-orm/errors';
 /**
  * Errors every door understands. Core services throw them; each door (API, IMAP, POP3, LMTP)
  * maps them to its own protocol in one place. `code` is stable and machine-readable.
@@ -59,4 +60,15 @@ export class QuotaExceededError extends DomainError {
   constructor(message: string, details?: Record<string, unknown>) {
     super('quota_exceeded', 'quota_exceeded', message, details);
   }
+}
+
+/**
+ * What of an error may be logged. Drizzle writes a failed query's parameters into its message,
+ * and those can be message bodies, password hashes or tokens; the query text and the driver's
+ * error (with its SQLSTATE code) are kept, the values are not.
+ */
+export function loggable(error: unknown): unknown {
+  if (!(error instanceof DrizzleQueryError)) return error;
+  // Not its stack either: that starts with the message.
+  return new Error(`Failed query: ${error.query}`, { cause: error.cause });
 }

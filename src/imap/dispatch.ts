@@ -1,3 +1,4 @@
+import { loggable } from '../core/errors.js';
 import type { ImapCommand } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { imapAnswer } from './errors.js';
@@ -41,7 +42,7 @@ export async function dispatch(session: ImapSession, command: Extract<RawCommand
       session.write(`${tag} ${answer.status} ${answer.text}\r\n`);
       return;
     }
-    session.context.log.error({ err: error, command: commandName }, 'imap command failed');
+    session.context.log.error({ err: loggable(error), command: commandName }, 'imap command failed');
     session.write(`${tag} NO [SERVERBUG] A temporary problem on the server; try again later\r\n`);
   }
 }

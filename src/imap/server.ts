@@ -1,3 +1,4 @@
+import { loggable } from '../core/errors.js';
 import { Connection } from '../net/connection.js';
 import { listenPair } from '../net/listener.js';
 import { bad, dispatch } from './dispatch.js';
@@ -53,7 +54,7 @@ export async function startImap(options: ImapOptions): Promise<ImapServer> {
     refusal: REFUSAL,
     onConnection(socket) {
       const session = new ImapSession(new Connection(socket, options.context.limits.maxLineLength), options.context);
-      serve(session).catch((error) => options.context.log.warn({ err: error }, 'imap session failed'));
+      serve(session).catch((error) => options.context.log.warn({ err: loggable(error) }, 'imap session failed'));
     },
   });
   return { ports: { imap: pair.plain, imaps: pair.secure }, close: pair.close };

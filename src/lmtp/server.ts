@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { domainToASCII } from 'node:url';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { normalizeAddress } from '../core/addresses.js';
+import { loggable } from '../core/errors.js';
 import type { Services } from '../core/services.js';
 import { delivered, invalidRecipient, type Reply, replyForError, tooLarge, transientFailure } from './replies.js';
 
@@ -108,7 +109,7 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
       results = await options.services.mail.deliver(raw, recipients);
     } catch (error) {
       const reply = replyForError(error, '', size);
-      if (reply === null) log.error({ err: error, session: session.id }, 'delivery failed; answered 451');
+      if (reply === null) log.error({ err: loggable(error), session: session.id }, 'delivery failed; answered 451');
       return recipients.map(() => reply ?? transientFailure);
     }
     const replies = results.map((result) => {
@@ -163,7 +164,7 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
         (replies) => callback(null, replies.map(asResult)),
         (error: unknown) => {
           // Reading the stream failed (the client went away): nobody is left to answer.
-          log.warn({ err: error, session: session.id }, 'lmtp transaction abandoned');
+          log.warn({ err: loggable(error), session: session.id }, 'lmtp transaction abandoned');
           callback(smtpError(transientFailure));
         },
       );

@@ -1,4 +1,5 @@
 import { type LoginAccount, LoginError } from '../core/auth/login.js';
+import { loggable } from '../core/errors.js';
 import { INBOX } from '../core/mailstore/folders.js';
 import { ReadAhead } from './read-ahead.js';
 import type { Pop3Session } from './session.js';
@@ -132,7 +133,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
           else await mail.move(accountId, maildrop.inboxId, uids, 'Trash');
         }
       } catch (error) {
-        session.context.log.warn({ err: error }, 'pop3 update failed');
+        session.context.log.warn({ err: loggable(error) }, 'pop3 update failed');
         removed = false;
       }
       // The lock goes before the answer: a client that logs in again at once must find it free.

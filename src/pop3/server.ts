@@ -1,4 +1,5 @@
 import type { SecureContext } from 'node:tls';
+import { loggable } from '../core/errors.js';
 import { Connection } from '../net/connection.js';
 import { listenPair } from '../net/listener.js';
 import { MAX_LINE, type Pop3Context, Pop3Session } from './session.js';
@@ -33,7 +34,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     refusal: REFUSAL,
     onConnection(socket) {
       const session = new Pop3Session(new Connection(socket, MAX_LINE), context);
-      session.run().catch((error) => options.context.log.warn({ err: error }, 'pop3 session failed'));
+      session.run().catch((error) => options.context.log.warn({ err: loggable(error) }, 'pop3 session failed'));
     },
   });
   return { ports: { pop3: pair.plain, pop3s: pair.secure }, close: pair.close };

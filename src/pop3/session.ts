@@ -1,5 +1,6 @@
 import type { SecureContext } from 'node:tls';
 import { LoginError, type LoginAccount, type LoginService } from '../core/auth/login.js';
+import { loggable } from '../core/errors.js';
 import type { Change } from '../core/events/changes.js';
 import type { NewSession } from '../core/sessions/service.js';
 import type { MailStore } from '../core/mailstore/service.js';
@@ -105,7 +106,7 @@ export class Pop3Session {
         this.err(`[AUTH] ${error.message}`);
         return;
       }
-      this.context.log.warn({ err: error }, 'pop3 command failed');
+      this.context.log.warn({ err: loggable(error) }, 'pop3 command failed');
       this.err('[SYS/TEMP] A temporary problem on the server; try again later');
     }
   }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { DomainError, type ErrorKind } from '../../core/errors.js';
+import { DomainError, type ErrorKind, loggable } from '../../core/errors.js';
 import { type ProblemInput, sendProblem } from '../problem.js';
 
 const STATUS_BY_KIND: Record<ErrorKind, number> = {
@@ -68,7 +68,7 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = problemFor(error);
     if (problem) return sendProblem(request, reply, problem);
-    request.log.error({ err: error }, 'unhandled error');
+    request.log.error({ err: loggable(error) }, 'unhandled error');
     return sendProblem(request, reply, {
       status: 500,
       code: 'internal_error',
