@@ -1,6 +1,7 @@
 import { startImap } from '../../src/imap/server.js';
 import type { ImapLimits } from '../../src/imap/session.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD, QUIET } from './gateway.js';
+import { LineClient, run } from './line-client.js';
 
 export { ACTOR, PASSWORD };
 
@@ -9,6 +10,8 @@ export interface TestImap extends Omit<GatewayFixture, 'gateway' | 'tls'> {
   securePort: number;
   /** Delivers raw bytes to the mailbox's INBOX (or folder) through the core. */
   deliver(address: string, raw: string | Buffer, folder?: string): Promise<number>;
+  /** A raw connection logged in as `address` with PASSWORD, closed when the test file ends. */
+  login(address: string): Promise<LineClient>;
   /** As if an earlier session had selected the folder: the mail in it now is no longer \Recent. */
   claimRecent(accountId: number, folder?: string): Promise<void>;
 }
@@ -50,6 +53,14 @@ export async function startTestImap(
     async claimRecent(accountId, folder = 'INBOX') {
       const row = await services.mail.folders.get(accountId, folder);
       await services.mail.folders.claimRecent(accountId, row.id, row.uidNext);
+    },
+    async login(address) {
+      const client = await LineClient.connect(server.ports.imap!);
+      t.teardown(() => client.close());
+      await client.readLine();
+      const answer = await run(client, `l1 LOGIN ${address} "${PASSWORD}"`);
+      if (!answer.at(-1)?.startsWith('l1 OK')) throw new Error(`login: ${answer.join('\n')}`);
+      return client;
     },
   };
 }

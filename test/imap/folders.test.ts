@@ -16,15 +16,6 @@ async function freshMailbox(): Promise<{ address: string; accountId: number }> {
   return { address, accountId: await imap.mailbox(address) };
 }
 
-async function connect(address: string): Promise<LineClient> {
-  const client = await LineClient.connect(imap.port);
-  t.teardown(() => client.close());
-  await client.readLine();
-  const login = await run(client, `l1 LOGIN ${address} "${PASSWORD}"`);
-  if (!login.at(-1)?.startsWith('l1 OK')) throw new Error(`login: ${login.join('\n')}`);
-  return client;
-}
-
 async function imapflow(address: string): Promise<ImapFlow> {
   const client = new ImapFlow({
     host: '127.0.0.1',
@@ -42,7 +33,7 @@ async function imapflow(address: string): Promise<ImapFlow> {
 
 t.test('LIST: the default folders with SPECIAL-USE and CHILDREN attributes, the delimiter', async (t) => {
   const { address } = await freshMailbox();
-  const client = await connect(address);
+  const client = await imap.login(address);
   t.same(await run(client, 'a1 LIST "" "*"'), [
     '* LIST (\\HasNoChildren) "/" "INBOX"',
     '* LIST (\\HasNoChildren \\Archive) "/" "Archive"',
@@ -64,7 +55,7 @@ t.test('LIST: the default folders with SPECIAL-USE and CHILDREN attributes, the 
 
 t.test('LIST: levels, % and *, reference, intermediate levels that do not exist, modified UTF-7', async (t) => {
   const { address } = await freshMailbox();
-  const client = await connect(address);
+  const client = await imap.login(address);
   for (const name of ['Work', 'Work/2025', 'Work/2026', 'Deep/a/b', '"Entw&APw-rfe"', 'INBOX/Lists']) {
     t.match((await run(client, `c CREATE ${name}`)).at(-1), /^c OK CREATE completed/, name);
   }
@@ -118,7 +109,7 @@ t.test('patterns: wildcards in the middle, no backtracking blow-up', async (t) =
 
 t.test('SUBSCRIBE, UNSUBSCRIBE and LSUB', async (t) => {
   const { address, accountId } = await freshMailbox();
-  const client = await connect(address);
+  const client = await imap.login(address);
   await run(client, 'c1 CREATE News/Daily');
   t.same(await run(client, 'c2 UNSUBSCRIBE Junk'), ['c2 OK UNSUBSCRIBE completed']);
   t.same(await run(client, 'c3 LSUB "" *'), [
@@ -143,7 +134,7 @@ t.test('SUBSCRIBE, UNSUBSCRIBE and LSUB', async (t) => {
 
 t.test('CREATE: trailing delimiter, nothing else made, ALREADYEXISTS, bad names', async (t) => {
   const { address } = await freshMailbox();
-  const client = await connect(address);
+  const client = await imap.login(address);
   t.same(await run(client, 'd1 CREATE Projects/'), ['d1 OK CREATE completed']);
   t.same(await run(client, 'd2 CREATE x/y/z'), ['d2 OK CREATE completed']);
   t.same(await run(client, 'd3 LIST "" x*'), [
@@ -162,7 +153,7 @@ t.test('CREATE: trailing delimiter, nothing else made, ALREADYEXISTS, bad names'
 
 t.test('DELETE: NONEXISTENT, INBOX and folders with children refused, the selected folder closed', async (t) => {
   const { address, accountId } = await freshMailbox();
-  const client = await connect(address);
+  const client = await imap.login(address);
   await run(client, 'e1 CREATE Old/Child');
   await run(client, 'e2 CREATE Old');
   await imap.deliver(address, MESSAGE, 'Old/Child');
@@ -180,7 +171,7 @@ t.test('DELETE: NONEXISTENT, INBOX and folders with children refused, the select
 
 t.test('RENAME: folders below follow, the selected folder keeps its view, ALREADYEXISTS, NONEXISTENT', async (t) => {
   const { address } = await freshMailbox();
-  const client = await connect(address);
+  const client = await imap.login(address);
   await run(client, 'f1 CREATE Trips/2025');
   await run(client, 'f2 CREATE Trips');
   await imap.deliver(address, MESSAGE, 'Trips/2025');
@@ -205,8 +196,8 @@ t.test('RENAME: folders below follow, the selected folder keeps its view, ALREAD
 
 t.test('RENAME INBOX: its messages move to the new folder, INBOX stays empty, sessions on INBOX see them go', async (t) => {
   const { address, accountId } = await freshMailbox();
-  const client = await connect(address);
-  const watcher = await connect(address);
+  const client = await imap.login(address);
+  const watcher = await imap.login(address);
   await run(client, 'g1 CREATE INBOX/Keep');
   for (let i = 0; i < 3; i++) await imap.deliver(address, MESSAGE);
   t.ok((await run(watcher, 'w1 SELECT INBOX')).includes('* 3 EXISTS'));
@@ -240,7 +231,7 @@ t.test('RENAME INBOX: its messages move to the new folder, INBOX stays empty, se
 
 t.test('STATUS: every item, RECENT of the selected folder, bad items', async (t) => {
   const { address, accountId } = await freshMailbox();
-  const client = await connect(address);
+  const client = await imap.login(address);
   await imap.deliver(address, MESSAGE);
   await imap.deliver(address, MESSAGE);
   const inbox = await imap.services.mail.folders.get(accountId, 'INBOX');

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
-import { LineClient, run, until } from '../helpers/line-client.js';
+import { run, until } from '../helpers/line-client.js';
 import { PASSWORD, startTestImap } from '../helpers/imap.js';
 
 /**
@@ -20,21 +20,12 @@ async function freshMailbox(count: number): Promise<{ address: string; accountId
   return { address, accountId };
 }
 
-async function connect(address: string): Promise<LineClient> {
-  const client = await LineClient.connect(imap.port);
-  t.teardown(() => client.close());
-  await client.readLine();
-  const login = await run(client, `l1 LOGIN ${address} "${PASSWORD}"`);
-  if (!login.at(-1)?.startsWith('l1 OK')) throw new Error(`login: ${login.join('\n')}`);
-  return client;
-}
-
 const recentOf = (answer: string[]) => answer.find((line) => / RECENT$/.test(line));
 
 t.test('the first SELECT takes \\Recent; a second session and a second SELECT get none', async (t) => {
   const { address } = await freshMailbox(2);
-  const first = await connect(address);
-  const second = await connect(address);
+  const first = await imap.login(address);
+  const second = await imap.login(address);
   t.equal(recentOf(await run(first, 's1 SELECT INBOX')), '* 2 RECENT');
   t.same(await run(first, 'f1 FETCH 1:* FLAGS'), ['* 1 FETCH (FLAGS (\\Recent))', '* 2 FETCH (FLAGS (\\Recent))', 'f1 OK FETCH completed']);
   t.same(await run(first, 'f2 SEARCH RECENT'), ['* SEARCH 1 2', 'f2 OK SEARCH completed']);
@@ -51,8 +42,8 @@ t.test('the first SELECT takes \\Recent; a second session and a second SELECT ge
 
 t.test('EXAMINE shows \\Recent without taking it; STATUS counts what nobody has claimed', async (t) => {
   const { address } = await freshMailbox(3);
-  const reader = await connect(address);
-  const writer = await connect(address);
+  const reader = await imap.login(address);
+  const writer = await imap.login(address);
   t.same(await run(writer, 't1 STATUS INBOX (RECENT MESSAGES)'), ['* STATUS "INBOX" (RECENT 3 MESSAGES 3)', 't1 OK STATUS completed']);
   t.equal(recentOf(await run(reader, 'e1 EXAMINE INBOX')), '* 3 RECENT');
   t.same(await run(reader, 'e2 FETCH 3 FLAGS'), ['* 3 FETCH (FLAGS (\\Recent))', 'e2 OK FETCH completed']);
@@ -69,8 +60,8 @@ t.test('EXAMINE shows \\Recent without taking it; STATUS counts what nobody has 
 
 t.test('new mail is \\Recent in the session told of it first, and only there', async (t) => {
   const { address } = await freshMailbox(0);
-  const one = await connect(address);
-  const two = await connect(address);
+  const one = await imap.login(address);
+  const two = await imap.login(address);
   await run(one, 's1 SELECT INBOX');
   await run(two, 's2 SELECT INBOX');
   await imap.deliver(address, MESSAGE);
@@ -88,7 +79,7 @@ t.test('new mail is \\Recent in the session told of it first, and only there', a
 
 t.test('sessions selecting at once share the new mail out: each message \\Recent once', async (t) => {
   const { address } = await freshMailbox(6);
-  const clients = await Promise.all(Array.from({ length: 5 }, () => connect(address)));
+  const clients = await Promise.all(Array.from({ length: 5 }, () => imap.login(address)));
   const answers = await Promise.all(clients.map((client, i) => run(client, `s${i} SELECT INBOX`)));
   const counts = answers.map((answer) => Number(/^\* (\d+) RECENT$/.exec(recentOf(answer) ?? '')?.[1]));
   t.equal(counts.reduce((sum, n) => sum + n, 0), 6, `counts ${counts.join(', ')}`);
