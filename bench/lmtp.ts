@@ -9,20 +9,17 @@
  * and a static userdb. Both log at their defaults to a file. Knobs: BENCH_MESSAGES (per run,
  * default 1000), BENCH_ROUNDS (default 3; the median run counts), BENCH_MAILBOXES (default 20).
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { count } from 'drizzle-orm';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { messages } from '../src/db/schema/index.js';
 import { openDatabase, servicesFor } from '../src/main.js';
-import { freePort, startDovecot as startDovecotInstance, stop, waitForPort } from './dovecot.js';
-import { MESSAGE_SIZE, median, message } from './fixtures.js';
+import { freePort, startDovecot as startDovecotInstance } from './dovecot.js';
+import { createBenchDatabase, MESSAGE_SIZE, median, message, spawnMailroom } from './fixtures.js';
 
 const SENDERS = 4;
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
@@ -30,8 +27,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MAILBOXES = Number(process.env.BENCH_MAILBOXES ?? 20);
 const WARMUP = 100;
 const DOMAIN = 'bench.example';
-const SERVER_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const BIN = fileURLToPath(new URL('../bin/mailroom.js', import.meta.url));
 
 const recipient = (n: number) => `user${n % MAILBOXES}@${DOMAIN}`;
 
@@ -136,21 +131,9 @@ interface Target {
   stop(): Promise<void>;
 }
 
-export async function startMailroom(work: string, nodeOptions: string[] = []): Promise<Target & { database: string; settings: string; pid: number }> {
-  const name = `mailroom_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: SERVER_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  const url = new URL(SERVER_URL);
-  url.pathname = `/${name}`;
-  const databaseUrl = url.toString();
-  const settings = (
-    await admin.query(
-      "select version() as v, current_setting('synchronous_commit') as sc, current_setting('fsync') as f, current_setting('shared_buffers') as sb",
-    )
-  ).rows[0] as { v: string; sc: string; f: string; sb: string };
-
-  const config = loadConfig({ DATABASE_URL: databaseUrl, MAILROOM_LOG_LEVEL: 'silent' });
+export async function startMailroom(work: string, profileDir?: string): Promise<Target & { settings: string; pid: number }> {
+  const bench = await createBenchDatabase();
+  const config = loadConfig({ DATABASE_URL: bench.url, MAILROOM_LOG_LEVEL: 'silent' });
   const database = await openDatabase(config);
   const services = servicesFor(database, config);
   const actor = { id: 'bench', name: 'bench', domains: null };
@@ -166,31 +149,28 @@ export async function startMailroom(work: string, nodeOptions: string[] = []): P
       actor,
     );
   }
-
   const port = await freePort();
-  const log = join(work, 'mailroom.log');
-  const logFile = await open(log, 'w');
-  const child = spawn(process.execPath, [...nodeOptions, BIN, 'serve', '--only', 'lmtp'], {
-    env: { PATH: process.env.PATH, DATABASE_URL: databaseUrl, MAILROOM_LMTP_PORT: String(port) },
-    stdio: ['ignore', logFile.fd, logFile.fd],
+  const server = await spawnMailroom({
+    work,
+    databaseUrl: bench.url,
+    parts: ['lmtp'],
+    env: { MAILROOM_LMTP_PORT: String(port) },
+    port,
+    profileDir,
   });
-  await waitForPort(port, child, 'mailroom', log);
   return {
     name: 'Mailroom',
     port,
-    pid: child.pid!,
-    database: name,
-    settings: `${settings.v.split(' on ')[0]}, synchronous_commit=${settings.sc}, fsync=${settings.f}, shared_buffers=${settings.sb}`,
+    pid: server.pid,
+    settings: bench.settings,
     async stored() {
       const [row] = await database.db.select({ n: count() }).from(messages);
       return row!.n;
     },
     async stop() {
-      await stop(child);
-      await logFile.close();
+      await server.stop();
       await database.close();
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await bench.drop();
     },
   };
 }
