@@ -26,8 +26,8 @@
  *   npm run bench:imap       (Postgres from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
  *
  * Mailroom runs as `mailroom serve --only imap,lmtp` on a fresh database loaded through the mail
- * store beforehand and ANALYZEd, with MAILROOM_MAX_CONNECTIONS_PER_IP raised. Dovecot (Debian's
- * dovecot-imapd and dovecot-lmtpd) runs as an unprivileged instance under /tmp with maildir
+ * store beforehand and ANALYZEd, with MAILROOM_MAX_CONNECTIONS_PER_IP and _PER_MAILBOX raised.
+ * Dovecot (Debian's dovecot-imapd and dovecot-lmtpd) runs as an unprivileged instance under /tmp with maildir
  * storage (files written directly, hard-linked between the IDLE mailboxes, indexed with doveadm before the
  * clock starts), a passwd-file passdb, auth cache on, process and client limits raised for the
  * IDLE crowd, otherwise its defaults: an imap-login and an imap process per connection, no
@@ -462,6 +462,8 @@ async function startMailroom(work: string, hash: string): Promise<Target & { set
       MAILROOM_LMTP_PORT: String(lmtp),
       // The whole IDLE crowd comes from 127.0.0.1.
       MAILROOM_MAX_CONNECTIONS_PER_IP: String(Math.min(100_000, IDLE_CONNECTIONS + BIG_IDLE + PUSH_CONNECTIONS + 100)),
+      // The larger-INBOX crowd shares the few throughput mailboxes.
+      MAILROOM_MAX_CONNECTIONS_PER_MAILBOX: String(Math.min(10_000, Math.max(IDLE_PER_MAILBOX, Math.ceil(BIG_IDLE / CLIENTS)) + 10)),
     },
     port: imap,
     ...(PROFILE ? { profileDir: join(work, 'profile') } : {}),
