@@ -1,5 +1,6 @@
-import { sql } from 'drizzle-orm';
+import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
+import { executePrepared } from '../../db/prepared.js';
 import { notifyMessageChanges } from '../events/changes.js';
 import type { MessageIndex } from '../mime/types.js';
 import type { QuotaState } from './quota.js';
@@ -43,14 +44,14 @@ export interface RecipientOutcome extends QuotaState {
 export async function deliverInOneStatement(db: Executor, delivery: Delivery): Promise<RecipientOutcome[]> {
   const { raw, hash, index } = delivery;
   const size = raw.length;
-  // node-postgres and PGlite both answer { rows }; the shared executor type does not say so.
-  const { rows } = (await db.execute(sql`
+  const recipients = whichRecipients(delivery.to);
+  const query = sql`
     with target as (
       select a.id, a.address, a.status, d.suspended_delivery, a.quota_bytes, a.quota_messages,
              a.used_bytes, a.used_messages,
              (select f.id from folders f where f.account_id = a.id and f.name = ${delivery.folder}) as folder_id
       from accounts a join domains d on d.id = a.domain_id
-      where ${'addresses' in delivery.to ? sql`a.address = any(${sql.param(delivery.to.addresses)}::text[])` : sql`a.id = ${delivery.to.accountId}`}
+      where ${recipients.condition}
       order by a.id
       for update of a
     ),
@@ -91,7 +92,8 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
     ),
     notified as (${notifyMessageChanges('slot')})
     select t.*, placed.uid, placed.modseq, slot.uid_validity, (select count(*) from notified) as notified
-    from target t left join placed on placed.account_id = t.id left join slot on slot.account_id = t.id`)) as unknown as { rows: Record<string, unknown>[] };
+    from target t left join placed on placed.account_id = t.id left join slot on slot.account_id = t.id`;
+  const rows = await executePrepared(db, recipients.statement, query);
   return rows.map((row) => ({
     id: Number(row.id),
     address: row.address as string,
@@ -106,6 +108,17 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
     uidValidity: nullableNumber(row.uid_validity),
     modseq: nullableNumber(row.modseq),
   }));
+}
+
+/**
+ * Which account rows the delivery locks, and under which prepared statement: a single mailbox
+ * (almost every delivery, APPEND, import) has a plan that holds for any value, so it is prepared;
+ * a list is planned each time for its length (an array's length is unknown to a generic plan).
+ */
+function whichRecipients(to: Delivery['to']): { condition: SQL; statement: string | null } {
+  if ('accountId' in to) return { condition: sql`a.id = ${to.accountId}`, statement: 'mailroom_deliver_to_account' };
+  if (to.addresses.length === 1) return { condition: sql`a.address = ${to.addresses[0]}`, statement: 'mailroom_deliver_to_address' };
+  return { condition: sql`a.address = any(${sql.param(to.addresses)}::text[])`, statement: null };
 }
 
 /** Raw rows bring bigint columns as strings (node-postgres) or numbers (PGlite). */
