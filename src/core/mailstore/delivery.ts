@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
-import { executePrepared } from '../../db/prepared.js';
+import { runStatement, type StatementOptions } from '../../db/prepared.js';
 import { notifyMessageChanges } from '../events/changes.js';
 import type { MessageIndex } from '../mime/types.js';
 import type { QuotaState } from './quota.js';
@@ -93,7 +93,7 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
     notified as (${notifyMessageChanges('slot')})
     select t.*, placed.uid, placed.modseq, slot.uid_validity, (select count(*) from notified) as notified
     from target t left join placed on placed.account_id = t.id left join slot on slot.account_id = t.id`;
-  const rows = await executePrepared(db, recipients.statement, query);
+  const rows = await runStatement(db, query, recipients.options);
   return rows.map((row) => ({
     id: Number(row.id),
     address: row.address as string,
@@ -115,10 +115,12 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
  * (almost every delivery, APPEND, import) has a plan that holds for any value, so it is prepared;
  * a list is planned each time for its length (an array's length is unknown to a generic plan).
  */
-function whichRecipients(to: Delivery['to']): { condition: SQL; statement: string | null } {
-  if ('accountId' in to) return { condition: sql`a.id = ${to.accountId}`, statement: 'mailroom_deliver_to_account' };
-  if (to.addresses.length === 1) return { condition: sql`a.address = ${to.addresses[0]}`, statement: 'mailroom_deliver_to_address' };
-  return { condition: sql`a.address = any(${sql.param(to.addresses)}::text[])`, statement: null };
+function whichRecipients(to: Delivery['to']): { condition: SQL; options: StatementOptions } {
+  if ('accountId' in to) return { condition: sql`a.id = ${to.accountId}`, options: { preparedAs: 'mailroom_deliver_to_account' } };
+  if (to.addresses.length === 1) {
+    return { condition: sql`a.address = ${to.addresses[0]}`, options: { preparedAs: 'mailroom_deliver_to_address' } };
+  }
+  return { condition: sql`a.address = any(${sql.param(to.addresses)}::text[])`, options: {} };
 }
 
 /** Raw rows bring bigint columns as strings (node-postgres) or numbers (PGlite). */
