@@ -7,7 +7,8 @@
  * Mailroom runs as `mailroom serve --only lmtp` on a fresh database; Dovecot (Debian's
  * dovecot-lmtpd) runs as an unprivileged instance with its own config under /tmp, maildir storage
  * and a static userdb. Both log at their defaults to a file. Knobs: BENCH_MESSAGES (per run,
- * default 1000), BENCH_ROUNDS (default 3; the median run counts), BENCH_MAILBOXES (default 20).
+ * default 1000), BENCH_ROUNDS (default 3; the median run counts), BENCH_MAILBOXES (default 20),
+ * BENCH_PROFILE=1 (a CPU profile of Mailroom in the working directory, kept).
  */
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
@@ -26,6 +27,7 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MAILBOXES = Number(process.env.BENCH_MAILBOXES ?? 20);
 const WARMUP = 100;
+const PROFILE = process.env.BENCH_PROFILE === '1';
 const DOMAIN = 'bench.example';
 
 const recipient = (n: number) => `user${n % MAILBOXES}@${DOMAIN}`;
@@ -201,7 +203,7 @@ async function main() {
   const work = await mkdtemp(join(tmpdir(), 'mailroom-bench-'));
   const targets: Target[] = [];
   try {
-    const mailroom = await startMailroom(work);
+    const mailroom = await startMailroom(work, PROFILE ? join(work, 'profile') : undefined);
     targets.push(mailroom);
     const dovecot = await startDovecot(work);
     targets.push(dovecot);
@@ -234,7 +236,8 @@ async function main() {
     console.log(`Mailroom/Dovecot = ${(mailroomRate / dovecotRate).toFixed(2)}`);
   } finally {
     for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));
-    await rm(work, { recursive: true, force: true });
+    if (PROFILE) console.log(`CPU profile of Mailroom in ${join(work, 'profile')}`);
+    else await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { hostname } from 'node:os';
 import { domainToASCII } from 'node:url';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -150,6 +150,12 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
     // for debugging sessions only. Errors that matter reach the 'error' event below.
     logger: log.child({ component: 'smtp-server' }, { level: ['debug', 'trace'].includes(log.level) ? log.level : 'fatal' }),
 
+    // Answered at once (the library's default waits a turn), so a pipelined MAIL, RCPT and DATA
+    // get their replies in the same turn, and in one packet (see below).
+    onMailFrom(_address, _session, callback) {
+      callback();
+    },
+
     onRcptTo(address, _session, callback) {
       try {
         normalizeAddress(address.address);
@@ -175,6 +181,7 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
 
   // Connection errors (a client resetting) are reported here; without a listener they would crash the process.
   server.on('error', (error) => log.warn({ err: error }, 'lmtp connection error'));
+  server.server.on('connection', coalesceWrites);
 
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
@@ -204,6 +211,22 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
         await closed;
       })()),
   };
+}
+
+/**
+ * smtp-server writes each reply on its own, and a pipelined MAIL, RCPT and DATA (as Postfix sends
+ * them) would leave in three packets, each waking the client. This sends what one turn of the
+ * event loop writes on the socket as one packet.
+ */
+function coalesceWrites(socket: Socket): void {
+  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+  socket.write = ((...args: unknown[]) => {
+    if (!socket.writableCorked) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
+    return write(...args);
+  }) as Socket['write'];
 }
 
 /**
