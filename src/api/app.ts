@@ -29,6 +29,8 @@ export type Api = FastifyInstance<RawServerDefault, RawRequest, ServerResponse, 
 export interface AppOptions {
   services: Services;
   logLevel: LogLevel;
+  /** Where log lines go; standard output when left out. */
+  logStream?: { write(line: string): void };
   /** Largest request body read, in bytes. */
   bodyLimit: number;
   /** Largest message the delivery route takes, in bytes; MAILROOM_MAX_MESSAGE_SIZE's default when left out. */
@@ -50,6 +52,7 @@ function requestId(request: RawRequest): string {
 export async function buildApp({
   services,
   logLevel,
+  logStream,
   bodyLimit,
   maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
   maxImportSize = 20 * maxMessageSize,
@@ -59,6 +62,7 @@ export async function buildApp({
     logger: {
       level: logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
+      ...(logStream ? { stream: logStream } : {}),
     },
     genReqId: requestId,
     bodyLimit,

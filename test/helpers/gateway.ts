@@ -7,10 +7,10 @@ import type { DatabaseHandle } from '../../src/db/client.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
 import { loadTlsContext } from '../../src/net/tls.js';
 import { freshDatabaseUrl, openTestDatabase } from './database.js';
+import { recordingLog, rememberSecret, rememberSecretsOf } from './secrets.js';
 
 export const PASSWORD = 'correct horse battery staple';
 export const ACTOR = { id: 'test', name: 'test setup', domains: null };
-export const QUIET = { warn() {}, error() {} };
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -36,10 +36,12 @@ export async function gatewayFixture(t: Teardown, givenUrl?: string | null): Pro
     bootstrapToken: null,
     maxMessageSize: 10 * 1024 * 1024,
   });
+  rememberSecret(PASSWORD);
+  rememberSecretsOf(services);
   const tlsDir = await mkdtemp(join(tmpdir(), 'mailroom-tls-'));
   t.teardown(() => rm(tlsDir, { recursive: true, force: true }));
   const tls = await loadTlsContext({ certPath: null, keyPath: null, dataDir: tlsDir });
-  const gateway = await startGateway(database, services, { databaseUrl: url, log: QUIET });
+  const gateway = await startGateway(database, services, { databaseUrl: url, log: recordingLog('gateway log') });
   t.teardown(() => gateway.close());
   return {
     database,

@@ -1,6 +1,7 @@
 import { startImap } from '../../src/imap/server.js';
 import type { ImapLimits } from '../../src/imap/session.js';
-import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD, QUIET } from './gateway.js';
+import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
+import { recordingLog } from './secrets.js';
 import { LineClient, run } from './line-client.js';
 
 export { ACTOR, PASSWORD };
@@ -38,7 +39,7 @@ export async function startTestImap(
     port: 0,
     securePort: 0,
     maxConnectionsPerIp: options.maxConnectionsPerIp ?? 100,
-    context: { services, gateway, tls, limits: { ...TEST_LIMITS, ...options.limits }, log: QUIET },
+    context: { services, gateway, tls, limits: { ...TEST_LIMITS, ...options.limits }, log: recordingLog('IMAP log') },
   });
   t.teardown(() => server.close());
   return {

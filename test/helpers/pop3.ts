@@ -1,5 +1,6 @@
 import { startPop3 } from '../../src/pop3/server.js';
-import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD, QUIET } from './gateway.js';
+import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
+import { recordingLog } from './secrets.js';
 
 export { ACTOR, PASSWORD };
 
@@ -29,7 +30,7 @@ export async function startTestPop3(
       subscribe: (listener) => gateway.feed.subscribe(listener),
       idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
       maxAuthFailures: 3,
-      log: QUIET,
+      log: recordingLog('POP3 log'),
     },
   });
   t.teardown(() => server.close());

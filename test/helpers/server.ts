@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freshDatabaseUrl } from './database.js';
+import { recordOutput, rememberSecret } from './secrets.js';
 
 export const BIN = new URL('../../bin/mailroom.js', import.meta.url).pathname;
 
@@ -49,6 +50,7 @@ export async function startServer(
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const databaseUrl = await freshDatabaseUrl(t);
   const port = await freePort();
+  for (const [name, value] of Object.entries(env)) if (/TOKEN|PASSWORD/.test(name)) rememberSecret(value);
   const child = spawn(process.execPath, [BIN, 'serve'], {
     env: {
       PATH: process.env.PATH,
@@ -69,6 +71,7 @@ export async function startServer(
   t.teardown(async () => {
     child.kill('SIGTERM');
     await exited;
+    recordOutput('mailroom serve output', output);
   });
   const url = `http://127.0.0.1:${port}`;
   for (let attempt = 0; attempt < 300; attempt++) {
