@@ -1,16 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SecureContext } from 'node:tls';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
-import { loadTlsContext } from '../../src/net/tls.js';
+import { loadTlsCertificate, type TlsCertificate } from '../../src/net/tls.js';
 import { freshDatabaseUrl, openTestDatabase } from './database.js';
 
 export const PASSWORD = 'correct horse battery staple';
 export const ACTOR = { id: 'test', name: 'test setup', domains: null };
-export const QUIET = { warn() {}, error() {} };
+export const QUIET = { info() {}, warn() {}, error() {} };
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -20,7 +19,7 @@ export interface GatewayFixture {
   database: DatabaseHandle;
   services: Services;
   gateway: Gateway;
-  tls: SecureContext;
+  tls: TlsCertificate;
   /** The database URL (null: embedded), for a second gateway on the same database. */
   url: string | null;
   /** Makes a mailbox (and its domain) with PASSWORD; answers its account id. */
@@ -38,7 +37,7 @@ export async function gatewayFixture(t: Teardown, givenUrl?: string | null): Pro
   });
   const tlsDir = await mkdtemp(join(tmpdir(), 'mailroom-tls-'));
   t.teardown(() => rm(tlsDir, { recursive: true, force: true }));
-  const tls = await loadTlsContext({ certPath: null, keyPath: null, dataDir: tlsDir });
+  const tls = await loadTlsCertificate({ certPath: null, keyPath: null, dataDir: tlsDir }, QUIET);
   const gateway = await startGateway(database, services, { databaseUrl: url, log: QUIET });
   t.teardown(() => gateway.close());
   return {
