@@ -59,6 +59,7 @@ async function serve(args: string[]) {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  process.on('SIGHUP', () => void running.reloadTls());
 }
 
 async function migrate(args: string[]) {

@@ -42,6 +42,10 @@ export interface Config {
   pop3IdleTimeoutMs: number;
   /** IMAP autologout timer; RFC 3501 asks for at least thirty minutes. */
   imapIdleTimeoutMs: number;
+  /** Time a POP3 or IMAP client has from connecting (TLS handshake included) to logging in. */
+  loginTimeoutMs: number;
+  /** LMTP client silence after which the connection is closed. */
+  lmtpTimeoutMs: number;
   /** Whether IMAP takes passwords without TLS from addresses other than loopback. */
   allowPlaintextAuth: boolean;
 }
@@ -167,6 +171,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxAuthFailures: integer(env, 'MAILROOM_MAX_AUTH_FAILURES', 3, 1, 100),
     pop3IdleTimeoutMs: integer(env, 'MAILROOM_POP3_IDLE_TIMEOUT', 600, 600, 86_400) * 1000,
     imapIdleTimeoutMs: integer(env, 'MAILROOM_IMAP_IDLE_TIMEOUT', 1800, 1800, 86_400) * 1000,
+    loginTimeoutMs: integer(env, 'MAILROOM_LOGIN_TIMEOUT', 60, 1, 3600) * 1000,
+    // RFC 5321 §4.5.3.2.7 gives a client 5 minutes between commands.
+    lmtpTimeoutMs: integer(env, 'MAILROOM_LMTP_TIMEOUT', 300, 10, 3600) * 1000,
     allowPlaintextAuth: flag(env, 'MAILROOM_ALLOW_PLAINTEXT_AUTH'),
   };
 }

@@ -6,12 +6,14 @@ import { lockDataDir } from './db/data-dir-lock.js';
 import { type Gateway, startGateway } from './gateway.js';
 import { startImap } from './imap/server.js';
 import { type LmtpServer, startLmtpServer } from './lmtp/server.js';
-import { loadTlsContext } from './net/tls.js';
+import { loadTlsCertificate, type TlsCertificate } from './net/tls.js';
 import { startPop3 } from './pop3/server.js';
 
 // Generous for long UID sets; literals (message bodies) are bounded by the message size instead.
 const IMAP_MAX_LINE = 64 * 1024;
 const IMAP_MAX_BAD_COMMANDS = 20;
+// Ample for the longest command line over a slow link; a client dripping bytes is let go.
+const LINE_TIMEOUT_MS = 60_000;
 
 /** The parts `mailroom serve --only` can start. */
 export const PARTS = ['api', 'imap', 'pop3', 'lmtp'] as const;
@@ -20,6 +22,8 @@ export type Part = (typeof PARTS)[number];
 export interface Running {
   /** Where each started listener is reachable, e.g. { api: 'http://127.0.0.1:8080', imaps: 'imaps://127.0.0.1:1993' }. */
   urls: Record<string, string>;
+  /** SIGHUP: new TLS connections get the certificate and key files as they are now. */
+  reloadTls(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +68,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   });
   let lmtp: LmtpServer | null = null;
   let gateway: Gateway | null = null;
+  let tls: TlsCertificate | null = null;
   const mailDoors: { close(): Promise<void> }[] = [];
   // Doors stop before the database closes, so a delivery in progress can still commit and be answered.
   const close = async () => {
@@ -78,7 +83,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     }
     if (parts.includes('lmtp') && config.lmtpPort !== null) {
       lmtp = await startLmtpServer(
-        { services, maxMessageSize: config.maxMessageSize, logger: app.log.child({ part: 'lmtp' }) },
+        { services, maxMessageSize: config.maxMessageSize, socketTimeout: config.lmtpTimeoutMs, logger: app.log.child({ part: 'lmtp' }) },
         config.host,
         config.lmtpPort,
       );
@@ -87,7 +92,10 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     const wantImap = parts.includes('imap') && (config.imapPort !== null || config.imapsPort !== null);
     const wantPop3 = parts.includes('pop3') && (config.pop3Port !== null || config.pop3sPort !== null);
     if (wantImap || wantPop3) {
-      const tls = await loadTlsContext({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir });
+      tls = await loadTlsCertificate(
+        { certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir },
+        app.log.child({ part: 'tls' }),
+      );
       const log = app.log.child({ part: 'gateway' });
       gateway = await startGateway(database, services, { databaseUrl: config.databaseUrl, log });
       if (wantImap) {
@@ -108,6 +116,8 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
               maxAuthFailures: config.maxAuthFailures,
               maxConnectionsPerMailbox: config.maxConnectionsPerMailbox,
               idleTimeoutMs: config.imapIdleTimeoutMs,
+              loginTimeoutMs: config.loginTimeoutMs,
+              lineTimeoutMs: LINE_TIMEOUT_MS,
               allowPlaintextAuth: config.allowPlaintextAuth,
             },
           },
@@ -130,6 +140,8 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
             registerSession: gateway.registerSession,
             subscribe: (listener) => gateway!.feed.subscribe(listener),
             idleTimeoutMs: config.pop3IdleTimeoutMs,
+            loginTimeoutMs: config.loginTimeoutMs,
+            lineTimeoutMs: LINE_TIMEOUT_MS,
             maxAuthFailures: config.maxAuthFailures,
             log: app.log.child({ part: 'pop3' }),
           },
@@ -144,5 +156,5 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     throw error;
   }
   app.log.info({ database: database.mode, urls }, 'mailroom started');
-  return { urls, close };
+  return { urls, reloadTls: async () => tls?.reload(), close };
 }

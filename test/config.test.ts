@@ -34,6 +34,8 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     maxAuthFailures: 3,
     pop3IdleTimeoutMs: 600_000,
     imapIdleTimeoutMs: 1_800_000,
+    loginTimeoutMs: 60_000,
+    lmtpTimeoutMs: 300_000,
     allowPlaintextAuth: false,
   });
 });
@@ -73,6 +75,8 @@ t.test('every variable is read', async (t) => {
     MAILROOM_MAX_AUTH_FAILURES: '5',
     MAILROOM_POP3_IDLE_TIMEOUT: '900',
     MAILROOM_IMAP_IDLE_TIMEOUT: '3600',
+    MAILROOM_LOGIN_TIMEOUT: '30',
+    MAILROOM_LMTP_TIMEOUT: '600',
     MAILROOM_ALLOW_PLAINTEXT_AUTH: 'true',
   });
   t.same(config, {
@@ -101,6 +105,8 @@ t.test('every variable is read', async (t) => {
     maxAuthFailures: 5,
     pop3IdleTimeoutMs: 900_000,
     imapIdleTimeoutMs: 3_600_000,
+    loginTimeoutMs: 30_000,
+    lmtpTimeoutMs: 600_000,
     allowPlaintextAuth: true,
   });
 });
@@ -170,6 +176,9 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_MAX_AUTH_FAILURES', { MAILROOM_MAX_AUTH_FAILURES: '0' }],
   ['MAILROOM_MAX_CONNECTIONS_PER_MAILBOX', { MAILROOM_MAX_CONNECTIONS_PER_MAILBOX: '0' }],
   ['MAILROOM_IMAP_IDLE_TIMEOUT', { MAILROOM_IMAP_IDLE_TIMEOUT: '600' }],
+  ['MAILROOM_LOGIN_TIMEOUT', { MAILROOM_LOGIN_TIMEOUT: '0' }],
+  ['MAILROOM_LOGIN_TIMEOUT', { MAILROOM_LOGIN_TIMEOUT: '3601' }],
+  ['MAILROOM_LMTP_TIMEOUT', { MAILROOM_LMTP_TIMEOUT: '5' }],
   ['MAILROOM_ALLOW_PLAINTEXT_AUTH', { MAILROOM_ALLOW_PLAINTEXT_AUTH: 'maybe' }],
   // A value pasted with a line break must still give one line to print.
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '80\n80' }],

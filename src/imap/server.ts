@@ -25,6 +25,7 @@ const REFUSAL = '* BYE [UNAVAILABLE] Too many connections from your address\r\n'
 async function serve(session: ImapSession): Promise<void> {
   const { connection, context } = session;
   connection.setIdleTimeout(context.limits.idleTimeoutMs, () => session.bye('Autologout; idle for too long'));
+  connection.setLineTimeout(context.limits.lineTimeoutMs, () => session.bye('Command line took too long to arrive'));
   session.untagged(`OK [CAPABILITY ${session.capabilities().join(' ')}] Mailroom IMAP ready`);
   try {
     while (session.state !== 'logout' && !connection.closed) {
@@ -50,6 +51,7 @@ export async function startImap(options: ImapOptions): Promise<ImapServer> {
     port: options.port,
     securePort: options.securePort,
     tls: options.context.tls,
+    handshakeTimeoutMs: options.context.limits.loginTimeoutMs,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
     refusal: REFUSAL,
     onConnection(socket) {

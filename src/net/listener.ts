@@ -1,11 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { type SecureContext, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
+import type { TlsCertificate } from './tls.js';
 
 export interface ListenerOptions {
   host: string;
   port: number;
   /** Set: implicit TLS (IMAPS, POP3S); the handshake comes before the greeting. */
-  implicitTls?: SecureContext;
+  implicitTls?: TlsCertificate;
+  /** How long an implicit-TLS handshake may take, however slowly the client feeds it. */
+  handshakeTimeoutMs: number;
   maxConnectionsPerIp: number;
   /** What a client over the per-address limit is told before the connection closes. */
   refusal: string;
@@ -43,8 +46,14 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       options.onConnection(plain);
       return;
     }
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: options.implicitTls });
-    secure.once('secure', () => options.onConnection(secure));
+    // The certificate of the moment: a reload reaches the next handshake.
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: options.implicitTls.context });
+    const timer = setTimeout(() => secure.destroy(), options.handshakeTimeoutMs);
+    plain.once('close', () => clearTimeout(timer));
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      options.onConnection(secure);
+    });
     // A failed handshake (a plain-text client on the TLS port, a scanner) just ends the connection.
     secure.once('error', () => plain.destroy());
   });
@@ -77,7 +86,7 @@ export interface PortPair {
 
 /** A mail door's two listeners: plain (upgraded in-band) and implicit TLS; either may be off. */
 export async function listenPair(
-  options: Omit<ListenerOptions, 'port' | 'implicitTls'> & { port: number | null; securePort: number | null; tls: SecureContext },
+  options: Omit<ListenerOptions, 'port' | 'implicitTls'> & { port: number | null; securePort: number | null; tls: TlsCertificate },
 ): Promise<PortPair> {
   const listeners: Listener[] = [];
   const pair: PortPair = {

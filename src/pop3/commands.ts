@@ -2,7 +2,7 @@ import { type LoginAccount, LoginError } from '../core/auth/login.js';
 import { loggable } from '../core/errors.js';
 import { INBOX } from '../core/mailstore/folders.js';
 import { ReadAhead } from './read-ahead.js';
-import type { Pop3Session } from './session.js';
+import type { Maildrop, Pop3Session } from './session.js';
 import { encodeMessage } from './transfer.js';
 
 type State = Pop3Session['state'];
@@ -58,6 +58,7 @@ async function logIn(session: Pop3Session, address: string, password: string): P
     return;
   }
   const release = [unlock];
+  let maildrop: Maildrop;
   try {
     const inbox = await context.mail.folders.get(account.accountId, INBOX);
     const stored = await context.mail.list(account.accountId, inbox.id);
@@ -80,14 +81,13 @@ async function logIn(session: Pop3Session, address: string, password: string): P
         }
       }),
     );
-    session.maildrop = { account, inboxId: inbox.id, messages, reader, release };
+    maildrop = { account, inboxId: inbox.id, messages, reader, release };
   } catch (error) {
     for (const undo of release) await undo().catch(() => {});
     throw error;
   }
-  session.state = 'transaction';
-  session.user = null;
-  session.ok(`Logged in; ${session.maildrop.messages.length} messages`);
+  session.loggedIn(maildrop);
+  session.ok(`Logged in; ${maildrop.messages.length} messages`);
 }
 
 /** A password change, suspension, POP3 being switched off or deletion ends the session. */
@@ -155,7 +155,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
         return;
       }
       session.ok('Begin TLS negotiation');
-      await session.connection.upgradeToTls(tls).catch(() => session.connection.destroy());
+      await session.connection.upgradeToTls(tls.context).catch(() => session.connection.destroy());
       // Whatever was said before TLS is forgotten (RFC 2595 §4).
       session.user = null;
     },

@@ -1,7 +1,7 @@
-import type { SecureContext } from 'node:tls';
 import { loggable } from '../core/errors.js';
 import { Connection } from '../net/connection.js';
 import { listenPair } from '../net/listener.js';
+import type { TlsCertificate } from '../net/tls.js';
 import { MAX_LINE, type Pop3Context, Pop3Session } from './session.js';
 
 export interface Pop3Options {
@@ -10,7 +10,7 @@ export interface Pop3Options {
   port: number | null;
   /** Implicit-TLS port (POP3S); null: off. */
   securePort: number | null;
-  tls: SecureContext;
+  tls: TlsCertificate;
   maxConnectionsPerIp: number;
   context: Omit<Pop3Context, 'tls'>;
 }
@@ -30,6 +30,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     port: options.port,
     securePort: options.securePort,
     tls: options.tls,
+    handshakeTimeoutMs: options.context.loginTimeoutMs,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
     refusal: REFUSAL,
     onConnection(socket) {

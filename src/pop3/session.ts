@@ -1,10 +1,10 @@
-import type { SecureContext } from 'node:tls';
 import { LoginError, type LoginAccount, type LoginService } from '../core/auth/login.js';
 import { loggable } from '../core/errors.js';
 import type { Change } from '../core/events/changes.js';
 import type { NewSession } from '../core/sessions/service.js';
 import type { MailStore } from '../core/mailstore/service.js';
 import { Connection, LINE_TOO_LONG } from '../net/connection.js';
+import type { TlsCertificate } from '../net/tls.js';
 import { COMMANDS } from './commands.js';
 import type { ReadAhead } from './read-ahead.js';
 
@@ -18,8 +18,12 @@ export interface Pop3Context {
   /** Lists the session for support (GET /v1/mailboxes/{address}/sessions); answers its removal. */
   registerSession(session: NewSession): Promise<() => Promise<void>>;
   /** For STLS; null when TLS is not available on this port. */
-  tls: SecureContext | null;
+  tls: TlsCertificate | null;
   idleTimeoutMs: number;
+  /** From connect to login, however busy the client keeps the connection. */
+  loginTimeoutMs: number;
+  /** From a command line's first byte to its end. */
+  lineTimeoutMs: number;
   maxAuthFailures: number;
   log: { warn(object: object, message: string): void };
 }
@@ -51,6 +55,7 @@ export class Pop3Session {
   user: string | null = null;
   authFailures = 0;
   maildrop: Maildrop | null = null;
+  private loginTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly connection: Connection,
@@ -72,10 +77,14 @@ export class Pop3Session {
   }
 
   async run(): Promise<void> {
-    this.connection.setIdleTimeout(this.context.idleTimeoutMs, () => {
-      this.err('[SYS/TEMP] Idle for too long, closing');
-      this.connection.close();
-    });
+    const { connection, context } = this;
+    const closeWith = (text: string) => () => {
+      this.err(text);
+      connection.close();
+    };
+    connection.setIdleTimeout(context.idleTimeoutMs, closeWith('[SYS/TEMP] Idle for too long, closing'));
+    connection.setLineTimeout(context.lineTimeoutMs, closeWith('Command line took too long to arrive, closing'));
+    this.loginTimer = setTimeout(closeWith('Login timeout, closing'), context.loginTimeoutMs);
     this.ok('Mailroom POP3 ready');
     try {
       while (!this.connection.closed) {
@@ -88,8 +97,17 @@ export class Pop3Session {
         await this.handle(line);
       }
     } finally {
+      clearTimeout(this.loginTimer);
       await this.release();
     }
+  }
+
+  /** Logged in: the login timeout no longer applies. */
+  loggedIn(maildrop: Maildrop): void {
+    clearTimeout(this.loginTimer);
+    this.maildrop = maildrop;
+    this.state = 'transaction';
+    this.user = null;
   }
 
   private async handle(line: string): Promise<void> {

@@ -1,11 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SecureContext } from 'node:tls';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
-import { loadTlsContext } from '../../src/net/tls.js';
+import { loadTlsCertificate, type TlsCertificate } from '../../src/net/tls.js';
 import { freshDatabaseUrl, openTestDatabase } from './database.js';
 import { recordingLog, rememberSecret, rememberSecretsOf } from './secrets.js';
 
@@ -20,7 +19,7 @@ export interface GatewayFixture {
   database: DatabaseHandle;
   services: Services;
   gateway: Gateway;
-  tls: SecureContext;
+  tls: TlsCertificate;
   /** The database URL (null: embedded), for a second gateway on the same database. */
   url: string | null;
   /** Makes a mailbox (and its domain) with PASSWORD; answers its account id. */
@@ -40,7 +39,7 @@ export async function gatewayFixture(t: Teardown, givenUrl?: string | null): Pro
   rememberSecretsOf(services);
   const tlsDir = await mkdtemp(join(tmpdir(), 'mailroom-tls-'));
   t.teardown(() => rm(tlsDir, { recursive: true, force: true }));
-  const tls = await loadTlsContext({ certPath: null, keyPath: null, dataDir: tlsDir });
+  const tls = await loadTlsCertificate({ certPath: null, keyPath: null, dataDir: tlsDir }, recordingLog('TLS log'));
   const gateway = await startGateway(database, services, { databaseUrl: url, log: recordingLog('gateway log') });
   t.teardown(() => gateway.close());
   return {

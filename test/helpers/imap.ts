@@ -24,6 +24,8 @@ export const TEST_LIMITS: ImapLimits = {
   maxAuthFailures: 3,
   maxConnectionsPerMailbox: 10,
   idleTimeoutMs: 30 * 60_000,
+  loginTimeoutMs: 60_000,
+  lineTimeoutMs: 60_000,
   allowPlaintextAuth: false,
 };
 

@@ -1,5 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
-import { connect as connectTls, type TLSSocket } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import { connect as connectTls, TLSSocket } from 'node:tls';
 
 /**
  * A plain socket speaking a line protocol by hand (POP3, IMAP), for what library clients hide:
@@ -95,6 +96,11 @@ export class LineClient {
     });
     this.socket = secure;
     this.attach(secure);
+  }
+
+  /** The server's certificate once TLS is on (implicit, or after startTls). */
+  get certificate(): X509Certificate | undefined {
+    return this.socket instanceof TLSSocket ? this.socket.getPeerX509Certificate() : undefined;
   }
 
   get closed(): boolean {

@@ -1,4 +1,5 @@
 import { startPop3 } from '../../src/pop3/server.js';
+import type { Pop3Context } from '../../src/pop3/session.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
 import { recordingLog } from './secrets.js';
 
@@ -12,7 +13,7 @@ export interface TestPop3 extends Omit<GatewayFixture, 'tls'> {
 /** A POP3 gateway for this test file, on a database of its own (or on `url`'s, to share one). */
 export async function startTestPop3(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; maxConnectionsPerIp?: number; idleTimeoutMs?: number } = {},
+  options: { url?: string | null; maxConnectionsPerIp?: number } & Partial<Pick<Pop3Context, 'idleTimeoutMs' | 'loginTimeoutMs' | 'lineTimeoutMs'>> = {},
 ): Promise<TestPop3> {
   const fixture = await gatewayFixture(t, options.url);
   const { services, gateway, tls } = fixture;
@@ -29,6 +30,8 @@ export async function startTestPop3(
       registerSession: gateway.registerSession,
       subscribe: (listener) => gateway.feed.subscribe(listener),
       idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+      loginTimeoutMs: options.loginTimeoutMs ?? 60_000,
+      lineTimeoutMs: options.lineTimeoutMs ?? 60_000,
       maxAuthFailures: 3,
       log: recordingLog('POP3 log'),
     },
