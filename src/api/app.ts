@@ -80,7 +80,7 @@ export async function buildApp({
   await installLimits(app, limits);
   installAuth(app, services);
   installIdempotency(app, services);
-  installMetrics(app);
+  installMetrics(app, services.metrics);
 
   await app.register(swagger, {
     openapi: {
