@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { LoginThrottleSettings } from '../../src/core/auth/throttle.js';
+import { clientKey, type LoginThrottleSettings } from '../../src/core/auth/throttle.js';
 import { loginFailures } from '../../src/db/schema/index.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from '../helpers/gateway.js';
 import { startTestImap } from '../helpers/imap.js';
@@ -142,4 +142,18 @@ t.test('a lockout ends by itself after its period', async (t) => {
   t.match(answer, /^\+OK /, 'the right password works once the lock is over');
   await short.services.loginThrottle.forgetExpired();
   t.same(await short.database.db.select().from(loginFailures), [], 'counts whose period is over are forgotten');
+});
+
+t.test('an IPv6 client is counted by its /64, so it cannot step to a fresh address', async (t) => {
+  t.equal(clientKey('2001:db8:1:2::5'), '2001:db8:1:2::/64');
+  t.equal(clientKey('2001:0db8:0001:0002:ffff:1:2:3'), '2001:db8:1:2::/64', 'spelled out in full');
+  t.equal(clientKey('2001:db8::1'), '2001:db8:0:0::/64');
+  t.equal(clientKey('::1'), '0:0:0:0::/64');
+  t.equal(clientKey('fe80::1%eth0'), 'fe80:0:0:0::/64', 'without its zone');
+  t.equal(clientKey('192.0.2.7'), '192.0.2.7', 'IPv4 as it is');
+
+  const attempt = (ip: string, password: string) => services.login.login({ address: 'ann@throttle.test', password, protocol: 'imap', ip });
+  for (let i = 1; i <= 4; i++) await t.rejects(attempt(`2001:db8:7:7::${i}`, 'guess'), { message: 'Authentication failed' });
+  await t.rejects(attempt('2001:db8:7:7:abcd::1', PASSWORD), { message: /from your address/ }, 'another address of the /64 is locked too');
+  t.equal((await attempt('2001:db8:7:8::1', PASSWORD)).address, 'ann@throttle.test', 'the next /64 is not');
 });
