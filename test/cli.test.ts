@@ -264,7 +264,6 @@ t.test('domains, mailboxes and API keys from create to delete', async (t) => {
     t.equal(ok(t, await run(['mailboxes', 'unlock', 'bob@example.com', '--json']), 'unlock --json'), undefined);
     const again = await run(['mailboxes', 'unlock', 'bob@example.com']);
     t.same([again.code, again.stdout], [0, 'lifted the login lockout of bob@example.com\n']);
-    refused(t, await run(['mailboxes', 'unlock', 'nobody@example.com', '--json']), 'mailbox_not_found');
     await cli.withDatabase(async (services) => {
       t.same(await services.loginThrottle.get('bob@example.com', ACTOR_ALL), { locked: false, lockedUntil: null, recentFailures: 0 });
       const [event] = (await services.audit.list({ target: 'bob@example.com' }, { limit: 1 }, ACTOR_ALL)).items;
