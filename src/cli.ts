@@ -27,8 +27,8 @@ const USAGE = `usage: mailroom <command> [arguments]
 
 ${GROUPS.map(groupUsage).join('\n')}
 The api-keys, domains and mailboxes commands work on the database directly (no server needed)
-and take --json: the result exactly as the REST API returns it (nothing for delete, revoke and
-set-password); a refusal is then one JSON line {code, message, ...} on stderr.
+and take --json: the result exactly as the REST API returns it (nothing for delete, revoke,
+set-password and unlock); a refusal is then one JSON line {code, message, ...} on stderr.
 Lists print every item, fetched 500 at a time; --limit N (1-500) prints one page of at most
 N items and its nextCursor, which --cursor continues from.
 SIZE is bytes or a number with K, M, G or T (1024-based), e.g. 500K, 20M, 1.5G; 'unlimited'

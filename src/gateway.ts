@@ -39,6 +39,7 @@ export async function startGateway(
   const gatewayId = await services.sessions.startGateway();
   const heartbeat = setInterval(() => {
     services.sessions.heartbeat(gatewayId).catch((error) => log.warn({ err: loggable(error) }, 'gateway heartbeat failed'));
+    services.loginThrottle.forgetExpired().catch((error) => log.warn({ err: loggable(error) }, 'forgetting old failed logins failed'));
   }, GATEWAY_HEARTBEAT_MS);
   heartbeat.unref();
   return {

@@ -51,6 +51,12 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
     passwordPolicy: { minLength: config.passwordMinLength },
     bootstrapToken: config.adminToken,
     maxMessageSize: config.maxMessageSize,
+    loginThrottle: {
+      failuresPerIp: config.loginFailuresPerIp,
+      failuresPerMailbox: config.loginFailuresPerMailbox,
+      lockSeconds: config.loginLockSeconds,
+      maxDelayMs: config.loginMaxDelayMs,
+    },
   });
 }
 

@@ -10,6 +10,8 @@ const FORBIDDEN_CODES: Record<string, string> = { privacy_required: 'PRIVACYREQU
 export function imapAnswer(error: unknown): { status: 'NO' | 'BAD'; text: string } | null {
   if (error instanceof LoginError) {
     if (error.refusal === 'invalid_credentials') return { status: 'NO', text: '[AUTHENTICATIONFAILED] Authentication failed' };
+    // As Dovecot answers a temporary authentication failure: clients keep the password and retry later.
+    if (error.refusal === 'locked_out') return { status: 'NO', text: `[UNAVAILABLE] ${error.message}` };
     return { status: 'NO', text: `[CONTACTADMIN] ${error.message}` };
   }
   if (!(error instanceof DomainError)) return null;

@@ -48,7 +48,8 @@ async function logIn(session: Pop3Session, address: string, password: string): P
   } catch (error) {
     if (error instanceof LoginError) {
       // Unknown address and wrong password read the same; suspension and POP3 being off are told.
-      return failLogin(session, `[AUTH] ${error.message}`);
+      // A lockout is temporary (RFC 3206 SYS/TEMP, as Dovecot answers): the client keeps the password.
+      return failLogin(session, `[${error.refusal === 'locked_out' ? 'SYS/TEMP' : 'AUTH'}] ${error.message}`);
     }
     throw error;
   }

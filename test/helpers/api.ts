@@ -1,5 +1,6 @@
 import type { Role } from '../../src/core/api-keys/service.js';
 import { type Api, type AppOptions, buildApp } from '../../src/api/app.js';
+import type { LoginThrottleSettings } from '../../src/core/auth/throttle.js';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { freshDatabase } from './database.js';
@@ -26,7 +27,13 @@ function withoutIssuedToken(status: number, body: string): string {
 /** The real API on a fresh database, driven with app.inject(); closed when the test ends. */
 export async function buildTestApi(
   t: { teardown(fn: () => unknown): void },
-  options: { bodyLimit?: number; passwordMinLength?: number; maxMessageSize?: number; limits?: AppOptions['limits'] } = {},
+  options: {
+    bodyLimit?: number;
+    passwordMinLength?: number;
+    maxMessageSize?: number;
+    limits?: AppOptions['limits'];
+    loginThrottle?: LoginThrottleSettings;
+  } = {},
 ): Promise<TestApi> {
   const database = await freshDatabase(t);
   const maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
@@ -34,6 +41,7 @@ export async function buildTestApi(
     passwordPolicy: { minLength: options.passwordMinLength ?? 10 },
     bootstrapToken: ADMIN_TOKEN,
     maxMessageSize,
+    loginThrottle: options.loginThrottle,
   });
   rememberSecret(ADMIN_TOKEN);
   rememberSecret(PASSWORD);

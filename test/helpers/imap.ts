@@ -29,12 +29,15 @@ export const TEST_LIMITS: ImapLimits = {
   allowPlaintextAuth: false,
 };
 
-/** An IMAP gateway for this test file, on a database of its own (or on `url`'s, to share one). */
+/**
+ * An IMAP gateway for this test file, on a database of its own (or on `url`'s, to share one; or
+ * beside another door on `fixture`, in one gateway).
+ */
 export async function startTestImap(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; limits?: Partial<ImapLimits>; maxConnectionsPerIp?: number } = {},
+  options: { url?: string | null; fixture?: GatewayFixture; limits?: Partial<ImapLimits>; maxConnectionsPerIp?: number } = {},
 ): Promise<TestImap> {
-  const fixture = await gatewayFixture(t, options.url);
+  const fixture = options.fixture ?? (await gatewayFixture(t, options.url));
   const { services, gateway, tls } = fixture;
   const server = await startImap({
     host: '127.0.0.1',

@@ -10,12 +10,17 @@ export interface TestPop3 extends Omit<GatewayFixture, 'tls'> {
   securePort: number;
 }
 
-/** A POP3 gateway for this test file, on a database of its own (or on `url`'s, to share one). */
+/**
+ * A POP3 gateway for this test file, on a database of its own (or on `url`'s, to share one; or
+ * beside another door on `fixture`, in one gateway).
+ */
 export async function startTestPop3(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; maxConnectionsPerIp?: number } & Partial<Pick<Pop3Context, 'idleTimeoutMs' | 'loginTimeoutMs' | 'lineTimeoutMs'>> = {},
+  options: { url?: string | null; fixture?: GatewayFixture; maxConnectionsPerIp?: number } & Partial<
+    Pick<Pop3Context, 'idleTimeoutMs' | 'loginTimeoutMs' | 'lineTimeoutMs'>
+  > = {},
 ): Promise<TestPop3> {
-  const fixture = await gatewayFixture(t, options.url);
+  const fixture = options.fixture ?? (await gatewayFixture(t, options.url));
   const { services, gateway, tls } = fixture;
   const server = await startPop3({
     host: '127.0.0.1',
