@@ -12,6 +12,8 @@ const PASSWORD = 'correct horse battery staple';
 const ADDRESS = 'ann@faults.test';
 /** A bound for any one answer, far above what a healthy server needs: a hang fails, slowness does not. */
 const ANSWER_BOUND_MS = 45_000;
+/** The outage lasts as long as its checks take, or this long (FAULTS_OUTAGE_SECONDS=30 for the long case). */
+const OUTAGE_MS = Number(process.env.FAULTS_OUTAGE_SECONDS ?? 0) * 1000;
 
 const serverUrl = await freshDatabaseUrl(t);
 const skip = serverUrl === null && 'the outage is a Postgres server going away; embedded has none';
@@ -167,6 +169,7 @@ for (const mode of ['refuse', 'blackhole'] as const) {
     t.match(pop3.reply, /^\+OK/, 'a POP3 session is open before the outage');
 
     proxy.cut(mode);
+    const outageEnds = Date.now() + OUTAGE_MS;
     const cutAt = deliveries.attempts.length;
     await waitFor(() => deliveries.deferred(cutAt) >= 1, 'a delivery deferred during the outage');
 
@@ -199,6 +202,8 @@ for (const mode of ['refuse', 'blackhole'] as const) {
     t.match(pop3Login2.reply, /^-ERR \[SYS\/TEMP\] /, 'a POP3 login during the outage is refused for now');
     pop3Login2.client.close();
 
+    await sleep(outageEnds - Date.now());
+    const outage = { attempts: deliveries.attempts.length - cutAt, deferred: deliveries.deferred(cutAt) };
     proxy.restore();
     await waitFor(async () => (await api(server.url, 'GET', '/readyz')).status === 200, '/readyz after the outage');
     const restoredAt = deliveries.attempts.length;
@@ -238,8 +243,9 @@ for (const mode of ['refuse', 'blackhole'] as const) {
     const inDoubt = attempts.filter((a) => a.code !== 250 && copies.has(a.id)).map((a) => a.id);
     t.ok(inDoubt.length <= 1, `at most one deferred message is stored anyway (${inDoubt.join(', ') || 'none'})`);
     t.comment(
-      `${mode}: ${attempts.length} attempts, ${acked.length} answered 250, ${deferred.length} answered 451, ` +
-        `${attempts.filter((a) => a.code === null).length} cut off, ${copies.size} stored, in doubt: ${inDoubt.length}`,
+      `${mode}: ${attempts.length} attempts (${outage.attempts} during the outage, ${outage.deferred} of them 451), ` +
+        `${acked.length} answered 250, ${deferred.length} answered 451, ${attempts.filter((a) => a.code === null).length} cut off, ` +
+        `${copies.size} stored, ${[...copies.values()].filter((n) => n > 1).length} duplicated, in doubt: ${inDoubt.length}`,
     );
   });
 }

@@ -23,7 +23,7 @@ async function serverWithMailbox(t: Test, env: Record<string, string> = {}) {
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    if (response.status !== 201) throw new Error(`${path}: ${response.status}`);
+    if (response.status !== 201) throw new Error(`${path}: ${response.status} ${await response.text()}`);
   }
   return { server, ports: Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, Number(v)])) };
 }
