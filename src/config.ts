@@ -56,6 +56,8 @@ export interface Config {
   lmtpTimeoutMs: number;
   /** Whether IMAP takes passwords without TLS from addresses other than loopback. */
   allowPlaintextAuth: boolean;
+  /** How long `serve` may take to stop after SIGTERM (sessions told, deliveries finished) before it exits anyway. */
+  shutdownTimeoutMs: number;
 }
 
 /** A wrong environment value; its message is the one line the process prints before it stops. */
@@ -189,5 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
     // RFC 5321 §4.5.3.2.7 gives a client 5 minutes between commands.
     lmtpTimeoutMs: integer(env, 'MAILROOM_LMTP_TIMEOUT', 300, 10, 3600) * 1000,
     allowPlaintextAuth: flag(env, 'MAILROOM_ALLOW_PLAINTEXT_AUTH'),
+    // Under the 30 s a container orchestrator waits before it kills.
+    shutdownTimeoutMs: integer(env, 'MAILROOM_SHUTDOWN_TIMEOUT', 25, 1, 3600) * 1000,
   };
 }

@@ -76,11 +76,11 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   let gateway: Gateway | null = null;
   let tls: TlsCertificate | null = null;
   const mailDoors: { close(): Promise<void> }[] = [];
-  // Doors stop before the database closes, so a delivery in progress can still commit and be answered.
+  // Doors stop before the database closes, so a delivery in progress can still commit and be
+  // answered; each door stops accepting at once, tells its sessions goodbye and waits for them.
   const close = async () => {
-    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close())]);
+    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close()), app.close()]);
     await gateway?.close();
-    await app.close();
     await database.close();
   };
   try {
@@ -89,7 +89,14 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     }
     if (parts.includes('lmtp') && config.lmtpPort !== null) {
       lmtp = await startLmtpServer(
-        { services, maxMessageSize: config.maxMessageSize, socketTimeout: config.lmtpTimeoutMs, logger: app.log.child({ part: 'lmtp' }) },
+        {
+          services,
+          maxMessageSize: config.maxMessageSize,
+          socketTimeout: config.lmtpTimeoutMs,
+          logger: app.log.child({ part: 'lmtp' }),
+          // A transaction cut before its reply could be stored and then retried: the shutdown deadline rules.
+          closeTimeout: config.shutdownTimeoutMs,
+        },
         config.host,
         config.lmtpPort,
       );
@@ -144,7 +151,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
             mail: services.mail,
             lockMaildrop: gateway.lockMaildrop,
             registerSession: gateway.registerSession,
-            subscribe: (listener) => gateway!.feed.subscribe(listener),
+            subscribe: (listener, onResync) => gateway!.feed.subscribe(listener, onResync),
             idleTimeoutMs: config.pop3IdleTimeoutMs,
             loginTimeoutMs: config.loginTimeoutMs,
             lineTimeoutMs: LINE_TIMEOUT_MS,

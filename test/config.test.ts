@@ -41,6 +41,7 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     loginTimeoutMs: 60_000,
     lmtpTimeoutMs: 300_000,
     allowPlaintextAuth: false,
+    shutdownTimeoutMs: 25_000,
   });
 });
 
@@ -86,6 +87,7 @@ t.test('every variable is read', async (t) => {
     MAILROOM_LOGIN_TIMEOUT: '30',
     MAILROOM_LMTP_TIMEOUT: '600',
     MAILROOM_ALLOW_PLAINTEXT_AUTH: 'true',
+    MAILROOM_SHUTDOWN_TIMEOUT: '90',
   });
   t.same(config, {
     host: '0.0.0.0',
@@ -120,6 +122,7 @@ t.test('every variable is read', async (t) => {
     loginTimeoutMs: 30_000,
     lmtpTimeoutMs: 600_000,
     allowPlaintextAuth: true,
+    shutdownTimeoutMs: 90_000,
   });
 });
 
@@ -196,6 +199,8 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_LOGIN_TIMEOUT', { MAILROOM_LOGIN_TIMEOUT: '3601' }],
   ['MAILROOM_LMTP_TIMEOUT', { MAILROOM_LMTP_TIMEOUT: '5' }],
   ['MAILROOM_ALLOW_PLAINTEXT_AUTH', { MAILROOM_ALLOW_PLAINTEXT_AUTH: 'maybe' }],
+  ['MAILROOM_SHUTDOWN_TIMEOUT', { MAILROOM_SHUTDOWN_TIMEOUT: '0' }],
+  ['MAILROOM_SHUTDOWN_TIMEOUT', { MAILROOM_SHUTDOWN_TIMEOUT: '10s' }],
   // A value pasted with a line break must still give one line to print.
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '80\n80' }],
   ['MAILROOM_LOG_LEVEL', { MAILROOM_LOG_LEVEL: 'info\r\nwarn' }],

@@ -120,7 +120,11 @@ export class ImapSession {
     this.release.unshift(
       await gateway.feed.subscribe(
         (change) => this.onChange(change),
-        () => this.markChanged(),
+        // Changes may have been missed while the feed was away: the folder and the account alike.
+        () => {
+          this.markChanged();
+          void this.recheckAccount();
+        },
       ),
     );
   }
@@ -208,6 +212,8 @@ export class ImapSession {
     } catch (error) {
       // Another session deleted the folder this one has open; there is no view left to keep (as Dovecot).
       if (error instanceof NotFoundError) return this.bye('The selected folder was deleted');
+      // Still owed: the next sync point tries again (the database may be back by then).
+      this.folderChanged = true;
       throw error;
     }
     let deferred = false;

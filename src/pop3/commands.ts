@@ -53,7 +53,8 @@ async function logIn(session: Pop3Session, address: string, password: string): P
     }
     throw error;
   }
-  const unlock = await context.lockMaildrop(account.accountId);
+  // Without the lock another session could change the maildrop under this one's listing.
+  const unlock = await context.lockMaildrop(account.accountId, () => session.end('The mailbox lock was lost; log in again'));
   if (!unlock) {
     session.err('[IN-USE] Another POP3 session has this mailbox open');
     return;
@@ -72,15 +73,21 @@ async function logIn(session: Pop3Session, address: string, password: string): P
       await context.registerSession({ accountId: account.accountId, protocol: 'pop3', remoteIp: connection.remoteAddress, tls: connection.secure }),
     );
     release.unshift(
-      await context.subscribe((change) => {
-        if (change.accountId !== account.accountId) return;
-        if (change.kind === 'account') {
-          if (change.reason === 'sessions') connection.close();
-          else void recheck(session, account);
-        } else if (change.kind === 'folders' || change.folderId === inbox.id) {
+      await context.subscribe(
+        (change) => {
+          if (change.accountId !== account.accountId) return;
+          if (change.kind === 'account') {
+            if (change.reason === 'sessions') connection.close();
+            else void recheck(session, account);
+          } else if (change.kind === 'folders' || change.folderId === inbox.id) {
+            reader.forget();
+          }
+        },
+        () => {
           reader.forget();
-        }
-      }),
+          void recheck(session, account);
+        },
+      ),
     );
     maildrop = { account, inboxId: inbox.id, messages, reader, release };
   } catch (error) {

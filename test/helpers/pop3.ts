@@ -33,7 +33,7 @@ export async function startTestPop3(
       mail: services.mail,
       lockMaildrop: gateway.lockMaildrop,
       registerSession: gateway.registerSession,
-      subscribe: (listener) => gateway.feed.subscribe(listener),
+      subscribe: (listener, onResync) => gateway.feed.subscribe(listener, onResync),
       idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
       loginTimeoutMs: options.loginTimeoutMs ?? 60_000,
       lineTimeoutMs: options.lineTimeoutMs ?? 60_000,
