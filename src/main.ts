@@ -156,6 +156,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
             loginTimeoutMs: config.loginTimeoutMs,
             lineTimeoutMs: LINE_TIMEOUT_MS,
             maxAuthFailures: config.maxAuthFailures,
+            allowPlaintextAuth: config.allowPlaintextAuth,
             log: app.log.child({ part: 'pop3' }),
           },
         });

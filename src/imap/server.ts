@@ -23,7 +23,8 @@ export interface ImapServer {
 
 const REFUSAL = '* BYE [UNAVAILABLE] Too many connections from your address\r\n';
 
-async function serve(session: ImapSession): Promise<void> {
+/** One connection's session, from greeting to close. */
+export async function serve(session: ImapSession): Promise<void> {
   const { connection, context } = session;
   connection.setIdleTimeout(context.limits.idleTimeoutMs, () => session.bye('Autologout; idle for too long'));
   connection.setLineTimeout(context.limits.lineTimeoutMs, () => session.bye('Command line took too long to arrive'));

@@ -88,8 +88,7 @@ export class ImapSession {
 
   /** Plaintext credentials are refused off loopback unless TLS is on or allowed by config. */
   get mayLogin(): boolean {
-    const loopback = /^(127\.|::1$)/.test(this.connection.remoteAddress);
-    return this.connection.secure || loopback || this.context.limits.allowPlaintextAuth;
+    return this.connection.secure || this.connection.loopback || this.context.limits.allowPlaintextAuth;
   }
 
   capabilities(): string[] {

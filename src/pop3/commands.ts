@@ -14,13 +14,16 @@ export interface Pop3Command {
 
 const AUTHORIZATION: readonly State[] = ['authorization'];
 const TRANSACTION: readonly State[] = ['transaction'];
+/** Dovecot's words for the same refusal, which clients already show their users. */
+const PLAINTEXT_REFUSED = '[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections';
 
 function capabilities(session: Pop3Session): string[] {
   const before = session.state === 'authorization';
   return [
     'TOP',
     'UIDL',
-    ...(before ? ['USER', 'SASL PLAIN'] : []),
+    // Not offered where credentials would be refused (as IMAP's LOGINDISABLED, RFC 2595 §4).
+    ...(before && session.mayLogin ? ['USER', 'SASL PLAIN'] : []),
     'RESP-CODES',
     'AUTH-RESP-CODE',
     'PIPELINING',
@@ -172,6 +175,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
   USER: {
     states: AUTHORIZATION,
     run(session, argument) {
+      if (!session.mayLogin) return session.err(PLAINTEXT_REFUSED);
       if (argument.length === 0) return session.err('USER needs a mailbox address');
       session.user = argument;
       session.ok('Send PASS');
@@ -181,6 +185,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
   PASS: {
     states: AUTHORIZATION,
     async run(session, argument) {
+      if (!session.mayLogin) return session.err(PLAINTEXT_REFUSED);
       if (session.user === null) return session.err('Send USER first');
       const user = session.user;
       session.user = null;
@@ -192,7 +197,8 @@ export const COMMANDS: Record<string, Pop3Command> = {
     states: AUTHORIZATION,
     async run(session, argument) {
       const [mechanism = '', initial] = argument.split(' ');
-      if (mechanism === '') return session.multiline('Mechanisms follow', ['PLAIN']);
+      if (mechanism === '') return session.multiline('Mechanisms follow', session.mayLogin ? ['PLAIN'] : []);
+      if (!session.mayLogin) return session.err(PLAINTEXT_REFUSED);
       if (mechanism.toUpperCase() !== 'PLAIN') return session.err('Only SASL PLAIN is offered');
       let response = initial;
       if (response === undefined) {

@@ -26,6 +26,8 @@ export interface Pop3Context {
   /** From a command line's first byte to its end. */
   lineTimeoutMs: number;
   maxAuthFailures: number;
+  /** Plaintext credentials on an unencrypted connection from another host (MAILROOM_ALLOW_PLAINTEXT_AUTH). */
+  allowPlaintextAuth: boolean;
   log: { warn(object: object, message: string): void };
 }
 
@@ -65,6 +67,11 @@ export class Pop3Session {
 
   ok(text: string): void {
     this.connection.write(`+OK ${text}\r\n`);
+  }
+
+  /** Plaintext credentials are refused off loopback unless TLS is on or allowed by config. */
+  get mayLogin(): boolean {
+    return this.connection.secure || this.connection.loopback || this.context.allowPlaintextAuth;
   }
 
   err(text: string): void {

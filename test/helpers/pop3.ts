@@ -8,6 +8,8 @@ export { ACTOR, PASSWORD };
 export interface TestPop3 extends Omit<GatewayFixture, 'tls'> {
   port: number;
   securePort: number;
+  /** What the door's sessions stand on, for a session on a connection of the test's own. */
+  context: Pop3Context;
 }
 
 /**
@@ -22,25 +24,21 @@ export async function startTestPop3(
 ): Promise<TestPop3> {
   const fixture = options.fixture ?? (await gatewayFixture(t, options.url));
   const { services, gateway, tls } = fixture;
-  const server = await startPop3({
-    host: '127.0.0.1',
-    port: 0,
-    securePort: 0,
+  const context: Pop3Context = {
     tls,
-    maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50,
-    context: {
-      login: services.login,
-      mail: services.mail,
-      lockMaildrop: gateway.lockMaildrop,
-      registerSession: gateway.registerSession,
-      subscribe: (listener, onResync) => gateway.feed.subscribe(listener, onResync),
-      idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
-      loginTimeoutMs: options.loginTimeoutMs ?? 60_000,
-      lineTimeoutMs: options.lineTimeoutMs ?? 60_000,
-      maxAuthFailures: 3,
-      log: recordingLog('POP3 log'),
-    },
-  });
+    login: services.login,
+    mail: services.mail,
+    lockMaildrop: gateway.lockMaildrop,
+    registerSession: gateway.registerSession,
+    subscribe: (listener, onResync) => gateway.feed.subscribe(listener, onResync),
+    idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+    loginTimeoutMs: options.loginTimeoutMs ?? 60_000,
+    lineTimeoutMs: options.lineTimeoutMs ?? 60_000,
+    maxAuthFailures: 3,
+    allowPlaintextAuth: false,
+    log: recordingLog('POP3 log'),
+  };
+  const server = await startPop3({ host: '127.0.0.1', port: 0, securePort: 0, tls, maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50, context });
   t.teardown(() => server.close());
-  return { ...fixture, port: server.ports.pop3!, securePort: server.ports.pop3s! };
+  return { ...fixture, context, port: server.ports.pop3!, securePort: server.ports.pop3s! };
 }
