@@ -84,9 +84,6 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     await database.close();
   };
   try {
-    if (parts.includes('api') && config.httpPort !== null) {
-      urls.api = await app.listen({ host: config.host, port: config.httpPort });
-    }
     if (parts.includes('lmtp') && config.lmtpPort !== null) {
       lmtp = await startLmtpServer(
         {
@@ -164,6 +161,10 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
         if (pop3.ports.pop3 !== undefined) urls.pop3 = `pop3://${config.host}:${pop3.ports.pop3}`;
         if (pop3.ports.pop3s !== undefined) urls.pop3s = `pop3s://${config.host}:${pop3.ports.pop3s}`;
       }
+    }
+    // Last, so /readyz answers only once every door is listening.
+    if (parts.includes('api') && config.httpPort !== null) {
+      urls.api = await app.listen({ host: config.host, port: config.httpPort });
     }
   } catch (error) {
     await close();
