@@ -4,6 +4,7 @@ import { domainToASCII } from 'node:url';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import { normalizeAddress } from '../core/addresses.js';
 import { loggable } from '../core/errors.js';
+import { INBOX } from '../core/mailstore/folders.js';
 import type { Services } from '../core/services.js';
 import { delivered, invalidRecipient, type Reply, replyForError, tooLarge, transientFailure } from './replies.js';
 
@@ -106,7 +107,7 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
     const raw = Buffer.concat([Buffer.from(`Return-Path: <${asciiDomain(sender)}>\r\n`), message]);
     let results;
     try {
-      results = await options.services.mail.deliver(raw, recipients);
+      results = await options.services.mail.deliver(raw, recipients, INBOX, { skipRedelivery: true });
     } catch (error) {
       const reply = replyForError(error, '', size);
       if (reply === null) log.error({ err: loggable(error), session: session.id }, 'delivery failed; answered 451');

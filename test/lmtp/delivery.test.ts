@@ -220,3 +220,28 @@ t.test('HELO and EHLO are refused on an LMTP port; commands before LHLO are refu
   t.match(await client.command('LHLO client.test'), /^250-/);
   t.match(await client.command('DATA'), /^503 /, 'DATA without recipients');
 });
+
+t.test('a message the MTA sends again (its reply was lost) is not stored twice; a later resend is', async (t) => {
+  await f.mailbox('ann@resend.example');
+  await f.mailbox('bob@resend.example');
+  const sent = message('sent twice');
+  const send = (to: string[]) => pythonLmtp(f.port, [{ from: 'mta@example.net', to, message: sent }]);
+  t.same((await send(['ann@resend.example'])).transactions[0]!.data, [[250, '2.0.0 <ann@resend.example> delivered, UID 1']]);
+  t.same(
+    (await send(['ann@resend.example', 'bob@resend.example'])).transactions[0]!.data,
+    [
+      [250, '2.0.0 <ann@resend.example> delivered, UID 1'],
+      [250, '2.0.0 <bob@resend.example> delivered, UID 1'],
+    ],
+    'ann is told of the copy she has; bob, who had none, gets one',
+  );
+  t.equal((await f.inbox('ann@resend.example')).length, 1, 'ann holds it once');
+  const [ann] = await f.database.db.select().from(accounts).where(eq(accounts.address, 'ann@resend.example'));
+  t.equal(ann!.usedMessages, 1, 'and is charged once');
+
+  const other = await pythonLmtp(f.port, [{ from: 'someone-else@example.net', to: ['ann@resend.example'], message: sent }]);
+  t.same(other.transactions[0]!.data, [[250, '2.0.0 <ann@resend.example> delivered, UID 2']], 'another sender: other bytes');
+
+  await f.database.db.execute(sql`update messages set internal_date = now() - interval '2 days' where account_id = ${ann!.id}`);
+  t.same((await send(['ann@resend.example'])).transactions[0]!.data, [[250, '2.0.0 <ann@resend.example> delivered, UID 3']], 'after a day it is new mail');
+});

@@ -19,7 +19,16 @@ export interface Delivery {
   internalDate: Date | null;
   /** Whether a suspended mailbox in a domain that rejects mail for such refuses it (mail from outside). */
   refuseSuspended: boolean;
+  /**
+   * Mail from outside: a folder that received these very bytes within REDELIVERY_WINDOW is not
+   * given them again, and the answer is the UID they already have. An MTA sends a message again
+   * when it never heard the reply (a connection lost while the delivery committed); the bytes
+   * are the same, down to its queue id in the Received line.
+   */
+  skipRedelivery: boolean;
 }
+
+const REDELIVERY_WINDOW = '1 day';
 
 /** Each recipient mailbox as it stood under its lock, and the UID the message got there (if any). */
 export interface RecipientOutcome extends QuotaState {
@@ -48,16 +57,22 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
   const query = sql`
     with target as (
       select a.id, a.address, a.status, d.suspended_delivery, a.quota_bytes, a.quota_messages,
-             a.used_bytes, a.used_messages,
-             (select f.id from folders f where f.account_id = a.id and f.name = ${delivery.folder}) as folder_id
+             a.used_bytes, a.used_messages, f.id as folder_id, earlier.uid as earlier_uid
       from accounts a join domains d on d.id = a.domain_id
+      left join folders f on f.account_id = a.id and f.name = ${delivery.folder}
+      left join lateral (
+        select m.uid from messages m
+        where m.blob_hash = ${hash}::text and m.account_id = a.id and m.folder_id = f.id
+          and m.internal_date > now() - ${REDELIVERY_WINDOW}::interval
+        limit 1
+      ) earlier on ${delivery.skipRedelivery}
       where ${recipients.condition}
       order by a.id
       for update of a
     ),
     accepted as (
       select id, folder_id from target
-      where folder_id is not null
+      where folder_id is not null and earlier_uid is null
         and not (${delivery.refuseSuspended} and status = 'suspended' and suspended_delivery = 'reject')
         and (quota_bytes is null or used_bytes + ${size}::bigint <= quota_bytes)
         and (quota_messages is null or used_messages + 1 <= quota_messages)
@@ -91,7 +106,7 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
       from slot where a.id = slot.account_id
     ),
     notified as (${notifyMessageChanges('slot')})
-    select t.*, placed.uid, placed.modseq, slot.uid_validity, (select count(*) from notified) as notified
+    select t.*, coalesce(placed.uid, t.earlier_uid) as uid, placed.modseq, slot.uid_validity, (select count(*) from notified) as notified
     from target t left join placed on placed.account_id = t.id left join slot on slot.account_id = t.id`;
   const rows = await runStatement(db, query, recipients.options);
   return rows.map((row) => ({

@@ -98,8 +98,14 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
      * Delivers one message to several mailboxes in one transaction: one stored copy of the bytes,
      * and an answer per recipient (unknown, suspended or full mailboxes fail alone). Nothing is
      * reported delivered before the transaction commits; a database fault throws for all.
+     * `skipRedelivery`: for an MTA, which resends a message whose reply it lost (see Delivery).
      */
-    async deliver(raw: Buffer, recipients: readonly string[], folder = INBOX): Promise<DeliveryResult[]> {
+    async deliver(
+      raw: Buffer,
+      recipients: readonly string[],
+      folder = INBOX,
+      { skipRedelivery = false }: { skipRedelivery?: boolean } = {},
+    ): Promise<DeliveryResult[]> {
       checkSize(raw, options.maxMessageSize);
       const addresses = recipients.map((recipient) => {
         try {
@@ -122,6 +128,7 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
               flags: [],
               internalDate: null,
               refuseSuspended: true,
+              skipRedelivery,
             });
       const byAddress = new Map(outcomes.map((outcome) => [outcome.address, outcome]));
       return recipients.map((recipient, i): DeliveryResult => {
@@ -151,6 +158,7 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
         flags: normalizeFlags(options_.flags ?? []),
         internalDate: options_.internalDate ?? null,
         refuseSuspended: false,
+        skipRedelivery: false,
       });
       if (!outcome) throw new NotFoundError('mailbox_not_found', 'The mailbox no longer exists');
       if (outcome.uid === null) throw refusal(outcome, folder, raw.length);

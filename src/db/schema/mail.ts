@@ -89,7 +89,8 @@ export const messages = pgTable(
     primaryKey({ columns: [t.accountId, t.folderId, t.uid] }),
     unique('messages_account_key_key').on(t.accountId, t.messageKey),
     index('messages_folder_modseq_idx').on(t.accountId, t.folderId, t.modseq),
-    index('messages_blob_idx').on(t.blobHash),
+    // With the account: a redelivery check finds a mailbox's copy among thousands sharing one blob.
+    index('messages_blob_idx').on(t.blobHash, t.accountId),
     foreignKey({ columns: [t.accountId, t.folderId], foreignColumns: [folders.accountId, folders.id] }).onDelete(
       'cascade',
     ),
