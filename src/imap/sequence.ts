@@ -45,3 +45,24 @@ export function resolveSet(folder: SelectedFolder, value: string, byUid: boolean
   }
   return [...chosen].sort((x, y) => x - y);
 }
+
+/** Ascending numbers as a compact set (RFC 3501 sequence-set): 1,2,3,7 -> 1:3,7. */
+export function compactSet(numbers: readonly number[]): string {
+  const pieces: string[] = [];
+  for (let i = 0; i < numbers.length; ) {
+    let j = i;
+    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j += 1;
+    pieces.push(i === j ? `${numbers[i]}` : `${numbers[i]}:${numbers[j]}`);
+    i = j + 1;
+  }
+  return pieces.join(',');
+}
+
+/** Whether `n` is in a parsed set, `*` standing for `highest` (RFC 3501 §9: a range in either order). */
+export function inSet(ranges: readonly { from: number | null; to: number | null }[], n: number, highest: number): boolean {
+  return ranges.some(({ from, to }) => {
+    const a = from ?? highest;
+    const b = to ?? highest;
+    return n >= Math.min(a, b) && n <= Math.max(a, b);
+  });
+}

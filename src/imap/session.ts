@@ -6,6 +6,7 @@ import type { MessageSummary } from '../core/mailstore/service.js';
 import type { Services } from '../core/services.js';
 import type { Gateway } from '../gateway.js';
 import type { Connection } from '../net/connection.js';
+import { announceExpunged } from './expunges.js';
 import { FlagTable } from './flag-table.js';
 import type { CommandLimits } from './parser/command-reader.js';
 
@@ -94,7 +95,7 @@ export class ImapSession {
         ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
       ];
     }
-    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE'];
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH'];
   }
 
   /** After a successful login: listed for support, told of account and folder changes. */
@@ -204,14 +205,7 @@ export class ImapSession {
     }
     let deferred = false;
     if (options.expunges) {
-      for (const uid of changes.expunged) {
-        const index = selected.uids.indexOf(uid);
-        if (index === -1) continue;
-        selected.uids.splice(index, 1);
-        selected.flags.delete(uid);
-        selected.recent.delete(uid);
-        this.untagged(`${index + 1} EXPUNGE`);
-      }
+      announceExpunged(this, changes.expunged);
     } else if (changes.expunged.some((uid) => known.has(uid))) {
       deferred = true;
     }

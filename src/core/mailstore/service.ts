@@ -326,13 +326,14 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
           .from(messages)
           .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), gt(messages.modseq, modseq)))
           .orderBy(asc(messages.uid)),
-        db
-          .select({ uid: expunged.uid })
-          .from(expunged)
-          .where(and(eq(expunged.accountId, accountId), eq(expunged.folderId, folderId), gt(expunged.modseq, modseq)))
-          .orderBy(asc(expunged.uid)),
+        expungedSince(db, accountId, folderId, modseq),
       ]);
-      return { changed, expunged: vanished.map((m) => m.uid), highestModseq: folder.highestModseq, uidNext: folder.uidNext };
+      return { changed, expunged: vanished, highestModseq: folder.highestModseq, uidNext: folder.uidNext };
+    },
+
+    /** UIDs expunged from a folder after `modseq`, ascending, from its tombstones (QRESYNC VANISHED). */
+    async expungedSince(accountId: number, folderId: number, modseq: number): Promise<number[]> {
+      return expungedSince(db, accountId, folderId, modseq);
     },
 
     /** UIDs of the folder's messages matching `key`, ascending. */
@@ -380,6 +381,15 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
       return new Map(rows.map((row) => [row.uid, asBuffer(row.data)]));
     },
   };
+}
+
+async function expungedSince(db: Database, accountId: number, folderId: number, modseq: number): Promise<number[]> {
+  const rows = await db
+    .select({ uid: expunged.uid })
+    .from(expunged)
+    .where(and(eq(expunged.accountId, accountId), eq(expunged.folderId, folderId), gt(expunged.modseq, modseq)))
+    .orderBy(asc(expunged.uid));
+  return rows.map((row) => row.uid);
 }
 
 /** The driver's bytes as a Buffer without copying them: a large message is held once, not twice. */
