@@ -95,7 +95,12 @@ export class ImapSession {
         ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
       ];
     }
-    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH'];
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`];
+  }
+
+  /** The largest message APPEND takes (RFC 7889): the store's limit, or the literal limit if lower. */
+  get appendLimit(): number {
+    return Math.min(this.services.mail.maxMessageSize, this.context.limits.maxLiteralSize);
   }
 
   /** After a successful login: listed for support, told of account and folder changes. */
