@@ -18,11 +18,18 @@ export function parseSequenceSet(value: string): { from: number | null; to: numb
   });
 }
 
+/** SEARCHRES (RFC 5182): `$` as the whole set names the messages the last SEARCH saved. */
+export const SAVED = '$';
+
 /**
  * The UIDs of the selected folder a set names, ascending: by sequence number, or by UID when
- * `byUid` (where `*` is the highest UID, and a range names only UIDs that exist).
+ * `byUid` (where `*` is the highest UID, and a range names only UIDs that exist); `$`, those saved.
  */
 export function resolveSet(folder: SelectedFolder, value: string, byUid: boolean): number[] {
+  if (value === SAVED) {
+    const inView = new Set(folder.uids);
+    return folder.saved.filter((uid) => inView.has(uid));
+  }
   const ranges = parseSequenceSet(value);
   const { uids } = folder;
   const chosen = new Set<number>();

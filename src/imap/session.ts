@@ -43,6 +43,8 @@ export interface SelectedFolder {
   modseq: number;
   /** Messages that are \Recent for this session: claimed by it (EXAMINE: not claimed by anyone yet). */
   recent: Set<number>;
+  /** SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) kept, named `$`. */
+  saved: number[];
 }
 
 /**
@@ -95,7 +97,7 @@ export class ImapSession {
         ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
       ];
     }
-    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`];
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`];
   }
 
   /** The largest message APPEND takes (RFC 7889): the store's limit, or the literal limit if lower. */
@@ -178,6 +180,7 @@ export class ImapSession {
       flags: new FlagTable(messages),
       modseq: highestModseq,
       recent: new Set(),
+      saved: [],
     };
     await this.claimRecent(selected, messages);
     this.selected = selected;

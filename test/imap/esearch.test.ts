@@ -63,9 +63,32 @@ t.test('bad RETURN options are BAD', async (t) => {
   const { address } = await freshMailbox();
   const client = await imap.login(address);
   await run(client, 's1 SELECT INBOX');
-  for (const bad of ['RETURN (MIN', 'RETURN MIN ALL', 'RETURN (SOON) ALL', 'RETURN (SAVE) ALL', 'RETURN ((MIN)) ALL', 'RETURN']) {
+  for (const bad of ['RETURN (MIN', 'RETURN MIN ALL', 'RETURN (SOON) ALL', 'RETURN ((MIN)) ALL', 'RETURN']) {
     t.match((await run(client, `x1 SEARCH ${bad}`)).at(-1), /^x1 BAD /, bad);
   }
+});
+
+t.test('SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result for `$`', async (t) => {
+  const { address } = await freshMailbox();
+  const client = await imap.login(address);
+  t.match((await run(client, 'c1 CAPABILITY'))[0], / SEARCHRES( |$)/);
+  await run(client, 's1 SELECT INBOX');
+  t.same(await run(client, 'a1 SEARCH RETURN (SAVE) FLAGGED'), ['a1 OK SEARCH completed'], 'SAVE alone: no ESEARCH');
+  t.same(await run(client, 'a2 FETCH $ (UID)'), ['* 2 FETCH (UID 3)', '* 10 FETCH (UID 11)', '* 11 FETCH (UID 12)', 'a2 OK FETCH completed']);
+  t.same(await run(client, 'a3 UID SEARCH RETURN (ALL) UID $ NOT 10'), ['* ESEARCH (TAG "a3") UID ALL 3,12', 'a3 OK UID SEARCH completed']);
+  t.same(await run(client, 'a4 SEARCH $'), ['* SEARCH 2 10 11', 'a4 OK SEARCH completed']);
+  t.same(await run(client, 'a5 UID STORE $ +FLAGS.SILENT (\\Deleted)'), ['a5 OK UID STORE completed']);
+  t.same(await run(client, 'a6 SEARCH RETURN (SAVE MIN COUNT) DELETED'), ['* ESEARCH (TAG "a6") MIN 2 COUNT 3', 'a6 OK SEARCH completed']);
+  t.same(await run(client, 'a7 SEARCH RETURN (SAVE MIN) DELETED'), ['* ESEARCH (TAG "a7") MIN 2', 'a7 OK SEARCH completed']);
+  t.same(await run(client, 'a8 UID EXPUNGE $'), ['* 2 EXPUNGE', 'a8 OK UID EXPUNGE completed'], 'only the MIN was saved');
+  t.same(await run(client, 'a9 FETCH $ (UID)'), ['a9 OK FETCH completed'], 'an expunged message leaves `$`');
+  await run(client, 'b1 SEARCH RETURN (SAVE) ALL');
+  t.match(await run(client, 'b2 SEARCH RETURN (SAVE) CHARSET KOI8-R ALL'), [/^b2 NO \[BADCHARSET/]);
+  t.same(await run(client, 'b3 SEARCH $'), ['* SEARCH', 'b3 OK SEARCH completed'], 'a failed SAVE empties `$`');
+  await run(client, 'b4 SEARCH RETURN (SAVE) ALL');
+  await run(client, 'b5 SELECT INBOX');
+  t.same(await run(client, 'b6 SEARCH $'), ['* SEARCH', 'b6 OK SEARCH completed'], 'SELECT empties `$`');
+  t.match((await run(client, 'b7 FETCH $,1 (UID)')).at(-1), /^b7 BAD /, '`$` stands alone');
 });
 
 const IMAPLIB = `

@@ -4,7 +4,7 @@ import { parseFetchRequest } from '../fetch/attributes.js';
 import { ImapSyntaxError } from '../parser/tokens.js';
 import { streamFetch } from '../fetch/stream.js';
 import { positionOf } from '../search-keys.js';
-import { compactSet, inSet, parseSequenceSet, resolveSet } from '../sequence.js';
+import { compactSet, inSet, parseSequenceSet, resolveSet, SAVED } from '../sequence.js';
 import type { ImapSession } from '../session.js';
 
 /** `*` in the set: the highest UID there ever was, which may be expunged by now. */
@@ -14,7 +14,7 @@ const MAX_UID = 4294967295;
 async function tellVanished(session: ImapSession, set: string, modseq: number): Promise<void> {
   if (!session.enabled.has('QRESYNC')) throw new ImapSyntaxError('VANISHED needs ENABLE QRESYNC first');
   const selected = session.selected!;
-  const ranges = parseSequenceSet(set);
+  const ranges = set === SAVED ? selected.saved.map((uid) => ({ from: uid, to: uid })) : parseSequenceSet(set);
   const expunged = await session.services.mail.expungedSince(session.account!.accountId, selected.id, modseq);
   // Still in the view: expunged meanwhile, told by the sync after the command.
   const vanished = expunged.filter((uid) => inSet(ranges, uid, MAX_UID) && positionOf(selected.uids, uid) === -1);

@@ -4,10 +4,10 @@ import { BadCharsetError, parseSearch, positionOf, SEARCH_CHARSETS } from '../se
 import { compactSet } from '../sequence.js';
 import type { ImapSession } from '../session.js';
 
-type ReturnOption = 'MIN' | 'MAX' | 'COUNT' | 'ALL';
-const RETURN_OPTIONS = new Set<string>(['MIN', 'MAX', 'COUNT', 'ALL']);
+type ReturnOption = 'MIN' | 'MAX' | 'COUNT' | 'ALL' | 'SAVE';
+const RETURN_OPTIONS = new Set<string>(['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE']);
 
-/** RETURN (…) before the keys (RFC 4731 §3): null for a plain SEARCH; RETURN () means ALL. */
+/** RETURN (…) before the keys (RFC 4731 §3, SAVE from RFC 5182): null for a plain SEARCH; RETURN () means ALL. */
 function returnOptions(args: Token[]): { options: Set<ReturnOption> | null; keys: Token[] } {
   const [first, list] = args;
   if (first?.kind !== 'atom' || first.value.toUpperCase() !== 'RETURN') return { options: null, keys: args };
@@ -15,7 +15,7 @@ function returnOptions(args: Token[]): { options: Set<ReturnOption> | null; keys
   const options = new Set<ReturnOption>();
   for (const item of list.items) {
     const name = item.kind === 'atom' ? item.value.toUpperCase() : '';
-    if (!RETURN_OPTIONS.has(name)) throw new ImapSyntaxError('RETURN takes MIN, MAX, COUNT and ALL');
+    if (!RETURN_OPTIONS.has(name)) throw new ImapSyntaxError('RETURN takes MIN, MAX, COUNT, ALL and SAVE');
     options.add(name as ReturnOption);
   }
   if (options.size === 0) options.add('ALL');
@@ -45,7 +45,7 @@ async function highestModseq(session: ImapSession, uids: number[], floor: number
 }
 
 /**
- * SEARCH and UID SEARCH (RFC 3501 §6.4.4, RFC 7162 §3.1.5 MODSEQ, RFC 4731 ESEARCH). The store
+ * SEARCH and UID SEARCH (RFC 3501 §6.4.4, RFC 7162 §3.1.5 MODSEQ, RFC 4731 ESEARCH, RFC 5182 SEARCHRES). The store
  * matches; the answer names only messages this session knows, by sequence number or UID. SEARCH
  * by sequence number leaves expunges for later (§7.4.1), since they would renumber what it answered.
  */
@@ -57,6 +57,8 @@ export const search: ImapCommand = {
   async run(session, args, { tag, uid }) {
     const selected = session.selected!;
     const { options, keys } = returnOptions(args);
+    // A SEARCH that saves and fails leaves `$` empty (RFC 5182 §2.1).
+    if (options?.has('SAVE')) selected.saved = [];
     let parsed;
     try {
       parsed = parseSearch(keys, selected);
@@ -74,17 +76,20 @@ export const search: ImapCommand = {
       known.push(messageUid);
       matches.push(uid ? messageUid : position + 1);
     }
+    // With only MIN and MAX asked for, MODSEQ (RFC 4731 §3.2) and SAVE (RFC 5182 §2.4) are about those alone.
+    const onlyEnds = options !== null && (options.has('MIN') || options.has('MAX')) && !options.has('ALL') && !options.has('COUNT');
+    const told = onlyEnds ? known.filter((_, i) => (options.has('MIN') && i === 0) || (options.has('MAX') && i === known.length - 1)) : known;
+    if (options?.has('SAVE')) selected.saved = told;
     let modseq: number | null = null;
     if (parsed.modseq) {
       // Using MODSEQ turns CONDSTORE on for the session (RFC 7162 §3.1).
       session.enabled.add('CONDSTORE');
-      // With only MIN and MAX asked for, it is over the messages returned (RFC 4731 §3.2 with CONDSTORE).
-      const onlyEnds = options && !options.has('ALL') && !options.has('COUNT');
-      const told = onlyEnds ? known.filter((_, i) => (options.has('MIN') && i === 0) || (options.has('MAX') && i === known.length - 1)) : known;
       if (told.length > 0) modseq = await highestModseq(session, told, parsed.modseqFloor);
     }
-    if (options) session.untagged(esearch(tag, uid, options, matches, modseq));
-    else session.untagged(`SEARCH${matches.map((n) => ` ${n}`).join('')}${modseq === null ? '' : ` (MODSEQ ${modseq})`}`);
+    // SAVE alone answers nothing but the tag (RFC 5182 §2.1).
+    if (options) {
+      if (options.size > 1 || !options.has('SAVE')) session.untagged(esearch(tag, uid, options, matches, modseq));
+    } else session.untagged(`SEARCH${matches.map((n) => ` ${n}`).join('')}${modseq === null ? '' : ` (MODSEQ ${modseq})`}`);
     return `${uid ? 'UID SEARCH' : 'SEARCH'} completed`;
   },
 };
