@@ -191,7 +191,7 @@ export class ImapSession {
 
   /**
    * Tells the client what changed in the selected folder since it last heard (RFC 3501 §5.2):
-   * new messages (EXISTS), flag changes (FETCH) and, where allowed, expunges (EXPUNGE, which
+   * new messages (EXISTS), flag changes (FETCH) and, where allowed, expunges (EXPUNGE or VANISHED, which
    * renumber; never during FETCH, STORE or SEARCH by sequence number, §7.4.1).
    */
   async sync(options: { expunges: boolean }): Promise<void> {
