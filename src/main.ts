@@ -6,12 +6,14 @@ import { lockDataDir } from './db/data-dir-lock.js';
 import { type Gateway, startGateway } from './gateway.js';
 import { startImap } from './imap/server.js';
 import { type LmtpServer, startLmtpServer } from './lmtp/server.js';
-import { loadTlsContext } from './net/tls.js';
+import { loadTlsCertificate, type TlsCertificate } from './net/tls.js';
 import { startPop3 } from './pop3/server.js';
 
 // Generous for long UID sets; literals (message bodies) are bounded by the message size instead.
 const IMAP_MAX_LINE = 64 * 1024;
 const IMAP_MAX_BAD_COMMANDS = 20;
+// Ample for the longest command line over a slow link; a client dripping bytes is let go.
+const LINE_TIMEOUT_MS = 60_000;
 
 /** The parts `mailroom serve --only` can start. */
 export const PARTS = ['api', 'imap', 'pop3', 'lmtp'] as const;
@@ -20,6 +22,8 @@ export type Part = (typeof PARTS)[number];
 export interface Running {
   /** Where each started listener is reachable, e.g. { api: 'http://127.0.0.1:8080', imaps: 'imaps://127.0.0.1:1993' }. */
   urls: Record<string, string>;
+  /** SIGHUP: new TLS connections get the certificate and key files as they are now. */
+  reloadTls(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,6 +51,12 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
     passwordPolicy: { minLength: config.passwordMinLength },
     bootstrapToken: config.adminToken,
     maxMessageSize: config.maxMessageSize,
+    loginThrottle: {
+      failuresPerIp: config.loginFailuresPerIp,
+      failuresPerMailbox: config.loginFailuresPerMailbox,
+      lockSeconds: config.loginLockSeconds,
+      maxDelayMs: config.loginMaxDelayMs,
+    },
   });
 }
 
@@ -64,12 +74,13 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   });
   let lmtp: LmtpServer | null = null;
   let gateway: Gateway | null = null;
+  let tls: TlsCertificate | null = null;
   const mailDoors: { close(): Promise<void> }[] = [];
-  // Doors stop before the database closes, so a delivery in progress can still commit and be answered.
+  // Doors stop before the database closes, so a delivery in progress can still commit and be
+  // answered; each door stops accepting at once, tells its sessions goodbye and waits for them.
   const close = async () => {
-    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close())]);
+    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close()), app.close()]);
     await gateway?.close();
-    await app.close();
     await database.close();
   };
   try {
@@ -78,7 +89,14 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     }
     if (parts.includes('lmtp') && config.lmtpPort !== null) {
       lmtp = await startLmtpServer(
-        { services, maxMessageSize: config.maxMessageSize, logger: app.log.child({ part: 'lmtp' }) },
+        {
+          services,
+          maxMessageSize: config.maxMessageSize,
+          socketTimeout: config.lmtpTimeoutMs,
+          logger: app.log.child({ part: 'lmtp' }),
+          // A transaction cut before its reply could be stored and then retried: the shutdown deadline rules.
+          closeTimeout: config.shutdownTimeoutMs,
+        },
         config.host,
         config.lmtpPort,
       );
@@ -87,7 +105,10 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     const wantImap = parts.includes('imap') && (config.imapPort !== null || config.imapsPort !== null);
     const wantPop3 = parts.includes('pop3') && (config.pop3Port !== null || config.pop3sPort !== null);
     if (wantImap || wantPop3) {
-      const tls = await loadTlsContext({ certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir });
+      tls = await loadTlsCertificate(
+        { certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir },
+        app.log.child({ part: 'tls' }),
+      );
       const log = app.log.child({ part: 'gateway' });
       gateway = await startGateway(database, services, { databaseUrl: config.databaseUrl, log });
       if (wantImap) {
@@ -108,6 +129,8 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
               maxAuthFailures: config.maxAuthFailures,
               maxConnectionsPerMailbox: config.maxConnectionsPerMailbox,
               idleTimeoutMs: config.imapIdleTimeoutMs,
+              loginTimeoutMs: config.loginTimeoutMs,
+              lineTimeoutMs: LINE_TIMEOUT_MS,
               allowPlaintextAuth: config.allowPlaintextAuth,
             },
           },
@@ -128,9 +151,12 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
             mail: services.mail,
             lockMaildrop: gateway.lockMaildrop,
             registerSession: gateway.registerSession,
-            subscribe: (listener) => gateway!.feed.subscribe(listener),
+            subscribe: (listener, onResync) => gateway!.feed.subscribe(listener, onResync),
             idleTimeoutMs: config.pop3IdleTimeoutMs,
+            loginTimeoutMs: config.loginTimeoutMs,
+            lineTimeoutMs: LINE_TIMEOUT_MS,
             maxAuthFailures: config.maxAuthFailures,
+            allowPlaintextAuth: config.allowPlaintextAuth,
             log: app.log.child({ part: 'pop3' }),
           },
         });
@@ -144,5 +170,5 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     throw error;
   }
   app.log.info({ database: database.mode, urls }, 'mailroom started');
-  return { urls, close };
+  return { urls, reloadTls: async () => tls?.reload(), close };
 }

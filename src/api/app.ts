@@ -17,6 +17,7 @@ import { auditEventRoutes } from './routes/audit-events.js';
 import { domainRoutes } from './routes/domains.js';
 import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
+import { loginLockoutRoutes } from './routes/login-lockout.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
 import { mboxRoutes } from './routes/mbox.js';
 import { messageRoutes } from './routes/messages.js';
@@ -29,6 +30,8 @@ export type Api = FastifyInstance<RawServerDefault, RawRequest, ServerResponse, 
 export interface AppOptions {
   services: Services;
   logLevel: LogLevel;
+  /** Where log lines go; standard output when left out. */
+  logStream?: { write(line: string): void };
   /** Largest request body read, in bytes. */
   bodyLimit: number;
   /** Largest message the delivery route takes, in bytes; MAILROOM_MAX_MESSAGE_SIZE's default when left out. */
@@ -50,6 +53,7 @@ function requestId(request: RawRequest): string {
 export async function buildApp({
   services,
   logLevel,
+  logStream,
   bodyLimit,
   maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
   maxImportSize = 20 * maxMessageSize,
@@ -59,6 +63,7 @@ export async function buildApp({
     logger: {
       level: logLevel,
       redact: ['req.headers.authorization', 'req.headers.cookie'],
+      ...(logStream ? { stream: logStream } : {}),
     },
     genReqId: requestId,
     bodyLimit,
@@ -80,7 +85,7 @@ export async function buildApp({
   await installLimits(app, limits);
   installAuth(app, services);
   installIdempotency(app, services);
-  installMetrics(app);
+  installMetrics(app, services.metrics);
 
   await app.register(swagger, {
     openapi: {
@@ -99,7 +104,17 @@ export async function buildApp({
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, folderRoutes, apiKeyRoutes, auditEventRoutes, sessionRoutes]) {
+  const plainRoutes = [
+    healthRoutes,
+    domainRoutes,
+    mailboxRoutes,
+    folderRoutes,
+    apiKeyRoutes,
+    auditEventRoutes,
+    sessionRoutes,
+    loginLockoutRoutes,
+  ];
+  for (const routes of plainRoutes) {
     await app.register(routes, { services });
   }
   // Each registers its own body parser, seen by its own routes only.

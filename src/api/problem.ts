@@ -29,6 +29,8 @@ const TITLES: Record<number, string> = {
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
   return reply
     .code(problem.status)
+    // Also here, as the onRequest hook that sets it does not run for requests the router refused.
+    .header('x-request-id', request.id)
     .type('application/problem+json')
     .send({
       type: `https://mailroom.dev/problems/${problem.code.replaceAll('_', '-')}`,

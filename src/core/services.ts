@@ -1,9 +1,11 @@
 import { sql } from 'drizzle-orm';
+import { Registry } from 'prom-client';
 import type { Database } from '../db/client.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createAuditService } from './audit/service.js';
 import { createLoginService } from './auth/login.js';
 import type { PasswordPolicy } from './auth/passwords.js';
+import { createLoginThrottle, type LoginThrottleSettings, THROTTLE_OFF } from './auth/throttle.js';
 import { createDomainService } from './domains/service.js';
 import { createIdempotencyService } from './idempotency/service.js';
 import { createMailboxService } from './mailboxes/service.js';
@@ -16,19 +18,26 @@ export interface ServiceOptions {
   bootstrapToken: string | null;
   /** Largest message accepted, in bytes. */
   maxMessageSize: number;
+  /** Failed-login counting and lockouts; left out, nothing is counted (tools, most tests). */
+  loginThrottle?: LoginThrottleSettings;
 }
 
 /** The composition of every core service; built once in main.ts (and by the CLI and tests). */
 export function createServices(db: Database, options: ServiceOptions) {
   const audit = createAuditService(db);
   const mailboxes = createMailboxService(db, audit, options.passwordPolicy);
+  // The core's own metrics; the API serves them beside its request metrics.
+  const metrics = new Registry();
+  const loginThrottle = createLoginThrottle(db, audit, mailboxes, options.loginThrottle ?? THROTTLE_OFF, metrics);
   return {
+    metrics,
     audit,
     domains: createDomainService(db, audit),
     mailboxes,
     sessions: createSessionService(db, audit, mailboxes),
     apiKeys: createApiKeyService(db, audit, options.bootstrapToken),
-    login: createLoginService(db),
+    login: createLoginService(db, loginThrottle),
+    loginThrottle,
     idempotency: createIdempotencyService(db),
     mail: createMailStore(db, { maxMessageSize: options.maxMessageSize }),
     health: {

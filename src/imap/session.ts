@@ -1,4 +1,3 @@
-import type { SecureContext } from 'node:tls';
 import type { LoginAccount } from '../core/auth/login.js';
 import { NotFoundError } from '../core/errors.js';
 import type { Change } from '../core/events/changes.js';
@@ -6,6 +5,7 @@ import type { MessageSummary } from '../core/mailstore/service.js';
 import type { Services } from '../core/services.js';
 import type { Gateway } from '../gateway.js';
 import type { Connection } from '../net/connection.js';
+import type { TlsCertificate } from '../net/tls.js';
 import { announceExpunged } from './expunges.js';
 import { FlagTable } from './flag-table.js';
 import type { CommandLimits } from './parser/command-reader.js';
@@ -19,6 +19,10 @@ export interface ImapLimits extends CommandLimits {
   maxConnectionsPerMailbox: number;
   /** Autologout timer; RFC 3501 asks for at least 30 minutes. */
   idleTimeoutMs: number;
+  /** From connect to login, however busy the client keeps the connection. */
+  loginTimeoutMs: number;
+  /** From a command line's first byte to its end. */
+  lineTimeoutMs: number;
   /** Whether LOGIN and AUTHENTICATE are allowed without TLS from addresses other than loopback. */
   allowPlaintextAuth: boolean;
 }
@@ -26,7 +30,7 @@ export interface ImapLimits extends CommandLimits {
 export interface ImapContext {
   services: Services;
   gateway: Gateway;
-  tls: SecureContext;
+  tls: TlsCertificate;
   limits: ImapLimits;
   log: { warn(details: object, message: string): void; error(details: object, message: string): void };
 }
@@ -64,11 +68,14 @@ export class ImapSession {
   /** While IDLE, changes are pushed at once instead of waiting for a command. */
   idling: (() => void) | null = null;
   private release: (() => Promise<void>)[] = [];
+  private loginTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly connection: Connection,
     readonly context: ImapContext,
-  ) {}
+  ) {
+    this.loginTimer = setTimeout(() => this.bye('Login timeout'), context.limits.loginTimeoutMs);
+  }
 
   get services(): Services {
     return this.context.services;
@@ -84,8 +91,7 @@ export class ImapSession {
 
   /** Plaintext credentials are refused off loopback unless TLS is on or allowed by config. */
   get mayLogin(): boolean {
-    const loopback = /^(127\.|::1$)/.test(this.connection.remoteAddress);
-    return this.connection.secure || loopback || this.context.limits.allowPlaintextAuth;
+    return this.connection.secure || this.connection.loopback || this.context.limits.allowPlaintextAuth;
   }
 
   capabilities(): string[] {
@@ -117,10 +123,15 @@ export class ImapSession {
     );
     this.account = account;
     this.state = 'authenticated';
+    clearTimeout(this.loginTimer);
     this.release.unshift(
       await gateway.feed.subscribe(
         (change) => this.onChange(change),
-        () => this.markChanged(),
+        // Changes may have been missed while the feed was away: the folder and the account alike.
+        () => {
+          this.markChanged();
+          void this.recheckAccount();
+        },
       ),
     );
   }
@@ -209,6 +220,8 @@ export class ImapSession {
     } catch (error) {
       // Another session deleted the folder this one has open; there is no view left to keep (as Dovecot).
       if (error instanceof NotFoundError) return this.bye('The selected folder was deleted');
+      // Still owed: the next sync point tries again (the database may be back by then).
+      this.folderChanged = true;
       throw error;
     }
     let deferred = false;
@@ -264,6 +277,7 @@ export class ImapSession {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.loginTimer);
     for (const undo of this.release) await undo().catch(() => {});
     this.release = [];
   }

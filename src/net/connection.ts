@@ -10,6 +10,8 @@ export type Line = string | typeof LINE_TOO_LONG;
 const MAX_BUFFERED = 256 * 1024;
 // Output queued beyond this waits until the client has taken it.
 const MAX_UNSENT = 256 * 1024;
+// After close(), a client that neither reads the last answer nor hangs up is cut off.
+const CLOSE_GRACE_MS = 30_000;
 
 /**
  * A client connection read line by line (CRLF or bare LF) or by byte count (IMAP literals), with
@@ -23,7 +25,14 @@ export class Connection {
   private ended = false;
   /** The socket holding back this turn's writes, until flushed. */
   private corked: Socket | null = null;
+  /** Between STARTTLS and the end of the handshake. */
+  private handshaking = false;
+  private lineTimeout: { ms: number; onTimeout: () => void } | null = null;
+  /** Runs while a begun line is awaited. */
+  private lineTimer: NodeJS.Timeout | null = null;
   readonly remoteAddress: string;
+  /** From this host: plaintext credentials cannot be sniffed on the way. */
+  readonly loopback: boolean;
 
   constructor(
     socket: Socket,
@@ -31,6 +40,7 @@ export class Connection {
   ) {
     this.socket = socket;
     this.remoteAddress = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    this.loopback = /^(127\.|::1$)/.test(this.remoteAddress);
     // Answers and pushed updates go out at once; Nagle's algorithm held IDLE pushes for ~40 ms.
     socket.setNoDelay(true);
     this.attach(socket);
@@ -52,6 +62,7 @@ export class Connection {
     });
     const end = () => {
       this.ended = true;
+      this.stopLineTimer();
       this.wake();
     };
     socket.on('end', end);
@@ -84,9 +95,11 @@ export class Connection {
           this.buffer = Buffer.alloc(0);
           this.discarding = true;
         }
+        if (this.buffer.length > 0 || this.discarding) this.startLineTimer();
         if (!(await this.more())) return null;
         continue;
       }
+      this.stopLineTimer();
       const raw = this.buffer.subarray(0, end);
       this.buffer = this.buffer.subarray(end + 1);
       if (this.discarding || raw.length > this.maxLineLength) {
@@ -175,26 +188,65 @@ export class Connection {
     const secure = new TLSSocket(plain, { isServer: true, secureContext: context });
     this.socket = secure;
     this.attach(secure);
-    await new Promise<void>((resolve, reject) => {
-      secure.once('secure', resolve);
-      secure.once('error', reject);
-    });
+    this.handshaking = true;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        secure.once('secure', resolve);
+        secure.once('error', reject);
+        // Cut off mid-handshake (a timeout closed it): no 'error' follows.
+        secure.once('close', () => reject(new Error('closed during the TLS handshake')));
+      });
+    } finally {
+      this.handshaking = false;
+    }
   }
 
   /** Sends what is queued, then closes. */
   close(): void {
+    // Nothing can reach a client that has not finished the handshake.
+    if (this.handshaking) return this.destroy();
     this.ended = true;
-    this.socket.end();
+    this.stopLineTimer();
+    const socket = this.socket;
+    socket.end();
+    if (!socket.destroyed) {
+      const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      socket.once('close', () => clearTimeout(timer));
+    }
     this.wake();
   }
 
   destroy(): void {
     this.ended = true;
+    this.stopLineTimer();
     this.socket.destroy();
     this.wake();
   }
 
   setIdleTimeout(ms: number, onIdle: () => void): void {
     this.socket.setTimeout(ms, onIdle);
+  }
+
+  /**
+   * Bounds the time from a line's first byte to its end. The idle timeout alone would let a client
+   * hold the connection forever by sending a byte now and then without ever finishing a command.
+   */
+  setLineTimeout(ms: number, onTimeout: () => void): void {
+    this.lineTimeout = { ms, onTimeout };
+  }
+
+  private startLineTimer(): void {
+    if (this.lineTimer !== null || this.lineTimeout === null) return;
+    const { ms, onTimeout } = this.lineTimeout;
+    this.lineTimer = setTimeout(() => {
+      this.lineTimer = null;
+      onTimeout();
+    }, ms);
+  }
+
+  private stopLineTimer(): void {
+    if (this.lineTimer === null) return;
+    clearTimeout(this.lineTimer);
+    this.lineTimer = null;
   }
 }

@@ -1,11 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { type SecureContext, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
+import type { TlsCertificate } from './tls.js';
 
 export interface ListenerOptions {
   host: string;
   port: number;
   /** Set: implicit TLS (IMAPS, POP3S); the handshake comes before the greeting. */
-  implicitTls?: SecureContext;
+  implicitTls?: TlsCertificate;
+  /** How long an implicit-TLS handshake may take, however slowly the client feeds it. */
+  handshakeTimeoutMs: number;
   maxConnectionsPerIp: number;
   /** What a client over the per-address limit is told before the connection closes. */
   refusal: string;
@@ -15,6 +18,9 @@ export interface ListenerOptions {
 export interface Listener {
   /** The port bound (the one asked for, or the one the system chose for 0). */
   port: number;
+  /** Stops accepting; the connections already open go on. */
+  stop(): void;
+  /** Stops accepting and cuts the connections still open. */
   close(): Promise<void>;
 }
 
@@ -43,8 +49,14 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       options.onConnection(plain);
       return;
     }
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: options.implicitTls });
-    secure.once('secure', () => options.onConnection(secure));
+    // The certificate of the moment: a reload reaches the next handshake.
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: options.implicitTls.context });
+    const timer = setTimeout(() => secure.destroy(), options.handshakeTimeoutMs);
+    plain.once('close', () => clearTimeout(timer));
+    secure.once('secure', () => {
+      clearTimeout(timer);
+      options.onConnection(secure);
+    });
     // A failed handshake (a plain-text client on the TLS port, a scanner) just ends the connection.
     secure.once('error', () => plain.destroy());
   });
@@ -57,10 +69,15 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     });
   });
   const address = server.address();
+  const closed = new Promise<void>((resolve) => server.once('close', resolve));
+  const stop = () => {
+    if (server.listening) server.close();
+  };
   return {
     port: typeof address === 'object' && address !== null ? address.port : options.port,
+    stop,
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      stop();
       for (const socket of open) socket.destroy();
       await closed;
     },
@@ -72,15 +89,17 @@ export interface PortPair {
   plain?: number;
   /** The implicit-TLS port; undefined when off. */
   secure?: number;
+  stop(): void;
   close(): Promise<void>;
 }
 
 /** A mail door's two listeners: plain (upgraded in-band) and implicit TLS; either may be off. */
 export async function listenPair(
-  options: Omit<ListenerOptions, 'port' | 'implicitTls'> & { port: number | null; securePort: number | null; tls: SecureContext },
+  options: Omit<ListenerOptions, 'port' | 'implicitTls'> & { port: number | null; securePort: number | null; tls: TlsCertificate },
 ): Promise<PortPair> {
   const listeners: Listener[] = [];
   const pair: PortPair = {
+    stop: () => listeners.forEach((listener) => listener.stop()),
     close: async () => {
       await Promise.all(listeners.map((listener) => listener.close()));
     },

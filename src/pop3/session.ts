@@ -1,10 +1,10 @@
-import type { SecureContext } from 'node:tls';
 import { LoginError, type LoginAccount, type LoginService } from '../core/auth/login.js';
 import { loggable } from '../core/errors.js';
 import type { Change } from '../core/events/changes.js';
 import type { NewSession } from '../core/sessions/service.js';
 import type { MailStore } from '../core/mailstore/service.js';
 import { Connection, LINE_TOO_LONG } from '../net/connection.js';
+import type { TlsCertificate } from '../net/tls.js';
 import { COMMANDS } from './commands.js';
 import type { ReadAhead } from './read-ahead.js';
 
@@ -13,14 +13,21 @@ export interface Pop3Context {
   login: LoginService;
   mail: MailStore;
   /** Exclusive access to a maildrop across every gateway process; null when another session has it. */
-  lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null>;
-  subscribe(listener: (change: Change) => void): Promise<() => Promise<void>>;
+  lockMaildrop(accountId: number, onLost: () => void): Promise<(() => Promise<void>) | null>;
+  /** onResync: changes may have been missed (the feed reconnected). */
+  subscribe(listener: (change: Change) => void, onResync: () => void): Promise<() => Promise<void>>;
   /** Lists the session for support (GET /v1/mailboxes/{address}/sessions); answers its removal. */
   registerSession(session: NewSession): Promise<() => Promise<void>>;
   /** For STLS; null when TLS is not available on this port. */
-  tls: SecureContext | null;
+  tls: TlsCertificate | null;
   idleTimeoutMs: number;
+  /** From connect to login, however busy the client keeps the connection. */
+  loginTimeoutMs: number;
+  /** From a command line's first byte to its end. */
+  lineTimeoutMs: number;
   maxAuthFailures: number;
+  /** Plaintext credentials on an unencrypted connection from another host (MAILROOM_ALLOW_PLAINTEXT_AUTH). */
+  allowPlaintextAuth: boolean;
   log: { warn(object: object, message: string): void };
 }
 
@@ -51,6 +58,7 @@ export class Pop3Session {
   user: string | null = null;
   authFailures = 0;
   maildrop: Maildrop | null = null;
+  private loginTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly connection: Connection,
@@ -59,6 +67,11 @@ export class Pop3Session {
 
   ok(text: string): void {
     this.connection.write(`+OK ${text}\r\n`);
+  }
+
+  /** Plaintext credentials are refused off loopback unless TLS is on or allowed by config. */
+  get mayLogin(): boolean {
+    return this.connection.secure || this.connection.loopback || this.context.allowPlaintextAuth;
   }
 
   err(text: string): void {
@@ -71,11 +84,25 @@ export class Pop3Session {
     this.connection.write(`+OK ${first}\r\n${body}${lines.length > 0 ? '\r\n' : ''}.\r\n`);
   }
 
+  /**
+   * Ends the session from the server's side (RFC 2449 SYS/TEMP: the client may come back later).
+   * A QUIT already removing messages is let finish; it closes the connection itself.
+   */
+  end(text: string): void {
+    if (this.connection.closed || this.state === 'update') return;
+    this.err(`[SYS/TEMP] ${text}`);
+    this.connection.close();
+  }
+
   async run(): Promise<void> {
-    this.connection.setIdleTimeout(this.context.idleTimeoutMs, () => {
-      this.err('[SYS/TEMP] Idle for too long, closing');
-      this.connection.close();
-    });
+    const { connection, context } = this;
+    const closeWith = (text: string) => () => {
+      this.err(text);
+      connection.close();
+    };
+    connection.setIdleTimeout(context.idleTimeoutMs, closeWith('[SYS/TEMP] Idle for too long, closing'));
+    connection.setLineTimeout(context.lineTimeoutMs, closeWith('Command line took too long to arrive, closing'));
+    this.loginTimer = setTimeout(closeWith('Login timeout, closing'), context.loginTimeoutMs);
     this.ok('Mailroom POP3 ready');
     try {
       while (!this.connection.closed) {
@@ -88,8 +115,17 @@ export class Pop3Session {
         await this.handle(line);
       }
     } finally {
+      clearTimeout(this.loginTimer);
       await this.release();
     }
+  }
+
+  /** Logged in: the login timeout no longer applies. */
+  loggedIn(maildrop: Maildrop): void {
+    clearTimeout(this.loginTimer);
+    this.maildrop = maildrop;
+    this.state = 'transaction';
+    this.user = null;
   }
 
   private async handle(line: string): Promise<void> {

@@ -301,7 +301,11 @@ t.test('\\Recent is claimed once: disjoint ranges, even for concurrent claims; p
   t.same(await mail.folders.claimRecent(accountId, inbox.id, 4, true), { from: 1, to: 4 }, 'a peek sees all three');
   t.same(await mail.folders.claimRecent(accountId, inbox.id, 3), { from: 1, to: 3 }, 'UIDs 1 and 2 claimed');
   t.equal(await mail.folders.unclaimedRecent(accountId, inbox.id), 1);
+  const rowVersion = async () =>
+    ((await database.db.execute(sql`select xmin::text as version from folders where id = ${inbox.id}`)) as unknown as { rows: { version: string }[] }).rows[0]!.version;
+  const before = await rowVersion();
   t.same(await mail.folders.claimRecent(accountId, inbox.id, 2), { from: 3, to: 3 }, 'below the mark: nothing');
+  t.equal(await rowVersion(), before, 'and nothing written: the folder row is the same version');
   t.same(await mail.folders.claimRecent(accountId, inbox.id, 4, true), { from: 3, to: 4 });
   for (let i = 4; i <= 30; i++) await mail.append(accountId, 'INBOX', message(`recent ${i}`));
   const claims = await Promise.all(Array.from({ length: 8 }, () => mail.folders.claimRecent(accountId, inbox.id, 31)));

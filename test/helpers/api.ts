@@ -1,8 +1,10 @@
 import type { Role } from '../../src/core/api-keys/service.js';
 import { type Api, type AppOptions, buildApp } from '../../src/api/app.js';
+import type { LoginThrottleSettings } from '../../src/core/auth/throttle.js';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { freshDatabase } from './database.js';
+import { recordingStream, recordOutput, rememberSecret, rememberSecretsOf } from './secrets.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const PASSWORD = 'correct horse battery staple';
@@ -17,10 +19,21 @@ export interface TestApi {
   keyFor(role: Role, domains?: string[]): Promise<{ authorization: string }>;
 }
 
+/** A new API key's answer is the one place its token may show. */
+function withoutIssuedToken(status: number, body: string): string {
+  return status === 201 ? body.replace(/"token":"[^"]*"/, '"token":"(issued)"') : body;
+}
+
 /** The real API on a fresh database, driven with app.inject(); closed when the test ends. */
 export async function buildTestApi(
   t: { teardown(fn: () => unknown): void },
-  options: { bodyLimit?: number; passwordMinLength?: number; maxMessageSize?: number; limits?: AppOptions['limits'] } = {},
+  options: {
+    bodyLimit?: number;
+    passwordMinLength?: number;
+    maxMessageSize?: number;
+    limits?: AppOptions['limits'];
+    loginThrottle?: LoginThrottleSettings;
+  } = {},
 ): Promise<TestApi> {
   const database = await freshDatabase(t);
   const maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
@@ -28,13 +41,26 @@ export async function buildTestApi(
     passwordPolicy: { minLength: options.passwordMinLength ?? 10 },
     bootstrapToken: ADMIN_TOKEN,
     maxMessageSize,
+    loginThrottle: options.loginThrottle,
   });
+  rememberSecret(ADMIN_TOKEN);
+  rememberSecret(PASSWORD);
+  rememberSecretsOf(services);
   const app = await buildApp({
     services,
-    logLevel: 'silent',
+    // Every line is kept for the leak check, at the level that logs the most.
+    logLevel: 'trace',
+    logStream: recordingStream('API log'),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     maxMessageSize,
     limits: options.limits,
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
+      recordOutput(`API response to ${request.method} ${request.url}`, withoutIssuedToken(reply.statusCode, String(payload)));
+    }
+    recordOutput(`API response headers to ${request.method} ${request.url}`, JSON.stringify(reply.getHeaders()));
+    return payload;
   });
   t.teardown(() => app.close());
   return {

@@ -7,6 +7,7 @@ import type { Services } from '../../src/core/services.js';
 import type { Database } from '../../src/db/client.js';
 import { openDatabase, servicesFor } from '../../src/main.js';
 import { freshDatabaseUrl } from './database.js';
+import { recordOutput, rememberSecret } from './secrets.js';
 import { BIN, NO_CHILD_COVERAGE } from './server.js';
 
 /**
@@ -48,6 +49,9 @@ export async function freshCli(t: { teardown(fn: () => unknown): void }): Promis
   return {
     env,
     async run(args, options = {}) {
+      if (args.includes('--password-stdin')) rememberSecret(options.stdin?.split(/\r?\n/)[0]);
+      const hashAt = args.indexOf('--password-hash');
+      if (hashAt >= 0) rememberSecret(args[hashAt + 1]);
       const child = spawn(process.execPath, [BIN, ...args], {
         env: { ...env, ...options.env },
         stdio: ['pipe', 'pipe', 'pipe'],
@@ -61,6 +65,7 @@ export async function freshCli(t: { teardown(fn: () => unknown): void }): Promis
       child.stdin.end(options.stdin ?? '');
       const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
       transcript += stdout + stderr;
+      recordOutput(`mailroom ${args[0]} ${args[1] ?? ''}`, stdout + stderr);
       return { code, stdout, stderr };
     },
     transcript: () => transcript,

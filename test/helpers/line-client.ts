@@ -1,5 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
-import { connect as connectTls, type TLSSocket } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import { connect as connectTls, TLSSocket } from 'node:tls';
 
 /**
  * A plain socket speaking a line protocol by hand (POP3, IMAP), for what library clients hide:
@@ -14,10 +15,18 @@ export class LineClient {
     this.attach(socket);
   }
 
-  static async connect(port: number, options: { tls?: boolean } = {}): Promise<LineClient> {
-    const socket = options.tls
-      ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })
-      : connectTcp({ host: '127.0.0.1', port });
+  /**
+   * To a port on 127.0.0.1, or to a Unix socket's path (a client that is not on loopback, as far
+   * as the server can tell). localAddress (plain connections): the client's own, e.g. 127.0.0.2
+   * to come from another address.
+   */
+  static async connect(port: number | string, options: { tls?: boolean; localAddress?: string } = {}): Promise<LineClient> {
+    const socket =
+      typeof port === 'string'
+        ? connectTcp({ path: port })
+        : options.tls
+          ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })
+          : connectTcp({ host: '127.0.0.1', port, localAddress: options.localAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);
@@ -95,6 +104,11 @@ export class LineClient {
     });
     this.socket = secure;
     this.attach(secure);
+  }
+
+  /** The server's certificate once TLS is on (implicit, or after startTls). */
+  get certificate(): X509Certificate | undefined {
+    return this.socket instanceof TLSSocket ? this.socket.getPeerX509Certificate() : undefined;
   }
 
   get closed(): boolean {

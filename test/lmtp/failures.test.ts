@@ -32,7 +32,11 @@ function recordingLogger(level = 'info', bindings: Record<string, unknown> = {},
 type Deliver = Services['mail']['deliver'];
 
 /** A listener in front of a stand-in core, for outcomes the real core gives only by accident. */
-async function fakeCore(t: { teardown(fn: () => unknown): void }, deliver: Deliver, options: { logger?: LmtpLogger; maxClients?: number; closeTimeout?: number } = {}) {
+async function fakeCore(
+  t: { teardown(fn: () => unknown): void },
+  deliver: Deliver,
+  options: { logger?: LmtpLogger; maxClients?: number; closeTimeout?: number; socketTimeout?: number } = {},
+) {
   const lmtp = await startLmtpServer(
     { services: { mail: { deliver } } as unknown as Pick<Services, 'mail'>, maxMessageSize: 64 * 1024, ...options },
     '127.0.0.1',
@@ -184,6 +188,25 @@ t.test('more clients than maxClients are turned away with 421', async (t) => {
   const second = await RawLmtp.open(lmtp.port);
   t.match(second.greeting, /^421 .*Too many connected clients/);
   await second.closed();
+});
+
+t.test('a client silent in the middle of a command line is told 421 and dropped at the socket timeout', async (t) => {
+  const lmtp = await fakeCore(t, async (_raw, recipients) => delivered(recipients), { socketTimeout: 300 });
+  const client = await RawLmtp.open(lmtp.port);
+  t.teardown(() => client.close());
+  t.match(await client.command('LHLO client.test'), /^250/);
+  client.write('MAIL FROM:<s@exa');
+  t.match((await client.replies(1))[0], /^421 .*Timeout/);
+  await client.closed();
+});
+
+t.test('a command line over the limit is not buffered: the connection ends', async (t) => {
+  const lmtp = await fakeCore(t, async (_raw, recipients) => delivered(recipients));
+  const client = await RawLmtp.open(lmtp.port);
+  t.teardown(() => client.close());
+  client.write(`LHLO ${'x'.repeat(1024 * 1024)}`);
+  await client.closed();
+  t.pass('closed before the line ended');
 });
 
 t.test('a port in use is an error at start', async (t) => {

@@ -33,8 +33,10 @@ export async function lmtpFixture(
   options: { maxMessageSize?: number } & Partial<LmtpOptions> = {},
 ): Promise<LmtpFixture> {
   const maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
-  const { services, database } = await buildTestApi(t, { maxMessageSize });
-  const lmtp = await startLmtpServer({ services, maxMessageSize, ...options }, '127.0.0.1', 0);
+  const { app, services, database } = await buildTestApi(t, { maxMessageSize });
+  // Into the API's recorded log for the leak check; at info, as smtp-server's per-line logging would be slow.
+  const logger = app.log.child({ part: 'lmtp' }, { level: 'info' });
+  const lmtp = await startLmtpServer({ services, maxMessageSize, logger, ...options }, '127.0.0.1', 0);
   // Registered after the database's teardown, so it runs first: the listener closes before the database.
   t.teardown(() => lmtp.close());
   const domainsMade = new Set<string>();

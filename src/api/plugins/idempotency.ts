@@ -42,8 +42,14 @@ export function installIdempotency(app: FastifyInstance, services: Services): vo
         detail: 'Idempotency-Key must be 1 to 255 visible ASCII characters',
       });
     }
-    // Raw bodies (a message, an mbox) are hashed as the bytes they are.
-    const body = Buffer.isBuffer(request.body) ? request.body : canonicalJson(request.body ?? null);
+    // Raw bodies (a message, an mbox) are hashed as the bytes they are. A body sent to a route
+    // that takes none is ignored, so it is no part of the request; unvalidated, it could also
+    // nest deeper than canonicalJson's recursion reaches.
+    const body = !request.routeOptions.schema?.body
+      ? 'null'
+      : Buffer.isBuffer(request.body)
+        ? request.body
+        : canonicalJson(request.body ?? null);
     const requestHash = createHash('sha256').update(`${request.method} ${request.url}\n`).update(body).digest('hex');
     const claim = await services.idempotency.claim(request.principal.id, key, requestHash);
     if (claim.state === 'new') {

@@ -222,14 +222,14 @@ export function createFolderService(db: Database) {
      * no session has claimed yet, as the range [from, to). One UPDATE moves the mark, so
      * concurrent sessions get disjoint ranges and each message is \Recent in one session only.
      * With `peek` (EXAMINE, which must not take \Recent away), the range is read, not claimed.
+     * The mark is read first: a SELECT with nothing new to claim (the common case) writes
+     * nothing, and so waits for no commit to reach the disk.
      */
     async claimRecent(accountId: number, folderId: number, upTo: number, peek = false): Promise<{ from: number; to: number }> {
       const here = and(eq(folders.accountId, accountId), eq(folders.id, folderId));
-      if (peek) {
-        const [row] = await db.select({ from: folders.recentUid }).from(folders).where(here);
-        if (!row) throw new NotFoundError('folder_not_found', 'The folder no longer exists');
-        return { from: row.from, to: Math.max(row.from, upTo) };
-      }
+      const [mark] = await db.select({ from: folders.recentUid }).from(folders).where(here);
+      if (!mark) throw new NotFoundError('folder_not_found', 'The folder no longer exists');
+      if (peek || mark.from >= upTo) return { from: mark.from, to: Math.max(mark.from, upTo) };
       // The row locked in a subquery is the value before the update: Postgres 15 has no RETURNING OLD.
       const before = db
         .select({ recentUid: folders.recentUid })

@@ -10,7 +10,7 @@ export const starttls: ImapCommand = {
     if (session.connection.secure) throw new ImapSyntaxError('TLS is already active');
     session.write(`${tag} OK Begin TLS negotiation now\r\n`);
     // Anything pipelined after STARTTLS is discarded by the upgrade (RFC 2595 §3.1).
-    await session.connection.upgradeToTls(session.context.tls).catch(() => session.connection.destroy());
+    await session.connection.upgradeToTls(session.context.tls.context).catch(() => session.connection.destroy());
     return null;
   },
 };
