@@ -2,12 +2,13 @@ import { normalizeFlags } from '../core/mailstore/flags.js';
 import type { SearchKey, UidRange } from '../core/mailstore/search.js';
 import { atom, number } from './arguments.js';
 import { ImapSyntaxError, type Token } from './parser/tokens.js';
-import { parseSequenceSet } from './sequence.js';
+import { parseSequenceSet, SAVED } from './sequence.js';
 
 /** What of the session's view a search needs: sequence numbers are positions in `uids`. */
 export interface SearchView {
   uids: readonly number[];
   recent: ReadonlySet<number>;
+  saved: readonly number[];
 }
 
 /** The charsets SEARCH understands (RFC 3501 §6.4.4); answered in [BADCHARSET (…)]. */
@@ -110,6 +111,7 @@ function sequenceKey(view: SearchView, value: string): SearchKey {
 
 /** A UID set; `*` is the highest UID the session knows (RFC 3501 §9), in either order. */
 function uidKey(view: SearchView, value: string): SearchKey {
+  if (value === SAVED) return uidsKey(view, view.saved);
   const highest = view.uids.at(-1) ?? 0;
   const intervals = parseSequenceSet(value).map(({ from, to }): [number, number] => {
     const a = from ?? highest;
@@ -119,8 +121,9 @@ function uidKey(view: SearchView, value: string): SearchKey {
   return { uids: rangesOf(view.uids, intervals) };
 }
 
-function recentKey(view: SearchView): SearchKey {
-  const positions = [...view.recent].map((uid) => positionOf(view.uids, uid)).filter((p) => p !== -1);
+/** Messages of the view among `uids` (\Recent, or `$` of SEARCHRES). */
+function uidsKey(view: SearchView, uids: Iterable<number>): SearchKey {
+  const positions = [...uids].map((uid) => positionOf(view.uids, uid)).filter((p) => p !== -1);
   return { uids: rangesOf(view.uids, positions.map((p): [number, number] => [p, p])) };
 }
 
@@ -192,6 +195,7 @@ class KeyReader {
     if (token.kind !== 'atom') throw new ImapSyntaxError('Expected a search key, not a string');
     const name = token.value.toUpperCase();
     if (SEQUENCE_SET.test(name)) return sequenceKey(this.view, name);
+    if (name === SAVED) return uidsKey(this.view, this.view.saved);
     const flag = FLAG_KEYS.get(name);
     if (flag) return { flag: flag[0], set: flag[1] };
     const header = HEADER_KEYS.get(name);
@@ -205,11 +209,11 @@ class KeyReader {
       case 'ALL':
         return { all: true };
       case 'RECENT':
-        return recentKey(this.view);
+        return uidsKey(this.view, this.view.recent);
       case 'NEW':
-        return { and: [recentKey(this.view), { flag: '\\Seen', set: false }] };
+        return { and: [uidsKey(this.view, this.view.recent), { flag: '\\Seen', set: false }] };
       case 'OLD':
-        return { not: recentKey(this.view) };
+        return { not: uidsKey(this.view, this.view.recent) };
       case 'KEYWORD':
       case 'UNKEYWORD':
         return keywordKey(atom(next(), `a keyword after ${name}`), name === 'KEYWORD');

@@ -6,6 +6,7 @@ import type { Services } from '../core/services.js';
 import type { Gateway } from '../gateway.js';
 import type { Connection } from '../net/connection.js';
 import type { TlsCertificate } from '../net/tls.js';
+import { announceExpunged } from './expunges.js';
 import { FlagTable } from './flag-table.js';
 import type { CommandLimits } from './parser/command-reader.js';
 
@@ -46,6 +47,8 @@ export interface SelectedFolder {
   modseq: number;
   /** Messages that are \Recent for this session: claimed by it (EXAMINE: not claimed by anyone yet). */
   recent: Set<number>;
+  /** SEARCHRES (RFC 5182): the UIDs the last SEARCH RETURN (SAVE) kept, named `$`. */
+  saved: number[];
 }
 
 /**
@@ -100,7 +103,12 @@ export class ImapSession {
         ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
       ];
     }
-    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE'];
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`];
+  }
+
+  /** The largest message APPEND takes (RFC 7889): the store's limit, or the literal limit if lower. */
+  get appendLimit(): number {
+    return Math.min(this.services.mail.maxMessageSize, this.context.limits.maxLiteralSize);
   }
 
   /** After a successful login: listed for support, told of account and folder changes. */
@@ -183,6 +191,7 @@ export class ImapSession {
       flags: new FlagTable(messages),
       modseq: highestModseq,
       recent: new Set(),
+      saved: [],
     };
     await this.claimRecent(selected, messages);
     this.selected = selected;
@@ -193,7 +202,7 @@ export class ImapSession {
 
   /**
    * Tells the client what changed in the selected folder since it last heard (RFC 3501 §5.2):
-   * new messages (EXISTS), flag changes (FETCH) and, where allowed, expunges (EXPUNGE, which
+   * new messages (EXISTS), flag changes (FETCH) and, where allowed, expunges (EXPUNGE or VANISHED, which
    * renumber; never during FETCH, STORE or SEARCH by sequence number, §7.4.1).
    */
   async sync(options: { expunges: boolean }): Promise<void> {
@@ -217,14 +226,7 @@ export class ImapSession {
     }
     let deferred = false;
     if (options.expunges) {
-      for (const uid of changes.expunged) {
-        const index = selected.uids.indexOf(uid);
-        if (index === -1) continue;
-        selected.uids.splice(index, 1);
-        selected.flags.delete(uid);
-        selected.recent.delete(uid);
-        this.untagged(`${index + 1} EXPUNGE`);
-      }
+      announceExpunged(this, changes.expunged);
     } else if (changes.expunged.some((uid) => known.has(uid))) {
       deferred = true;
     }

@@ -302,6 +302,48 @@ t.test('CONDSTORE: messages changed after unchangedSince are reported and left a
   t.strictSame(ok.changed.map((m) => m.uid), [1, 3]);
 });
 
+t.test('expungedSince: the tombstones after a MODSEQ, ascending', async (t) => {
+  const box = await newMailbox('tombstones');
+  const inbox = await box.folder('INBOX');
+  for (let i = 0; i < 4; i++) await mail.append(box.id, 'INBOX', message());
+  const mark = await highestModseq(inbox);
+  await mail.changeFlags(box.id, inbox, [3], 'add', ['\\Deleted']);
+  await mail.expunge(box.id, inbox);
+  const middle = await highestModseq(inbox);
+  await mail.move(box.id, inbox, [1], 'Trash');
+  t.strictSame(await mail.expungedSince(box.id, inbox, mark), [1, 3]);
+  t.strictSame(await mail.expungedSince(box.id, inbox, middle), [1]);
+  t.strictSame(await mail.expungedSince(box.id, inbox, await highestModseq(inbox)), []);
+});
+
+t.test('appendMany: consecutive UIDs in one transaction, a shared blob counted once per message; all or none', async (t) => {
+  const box = await newMailbox('many');
+  const inbox = await box.folder('INBOX');
+  const raw = message('twice');
+  const other = message();
+  const when = new Date('2025-12-24T18:30:00.000Z');
+  await mail.append(box.id, 'INBOX', message());
+  const before = await highestModseq(inbox);
+  const stored = await mail.appendMany(box.id, 'inbox', [{ raw, flags: ['\\Seen'] }, { raw: other, internalDate: when }, { raw }]);
+  t.strictSame(stored.uids, [2, 3, 4]);
+  t.equal(await highestModseq(inbox), before + 1, 'one MODSEQ for the lot');
+  const listed = await mail.list(box.id, inbox);
+  t.strictSame(listed.slice(1).map((m) => [m.uid, m.flags, m.size]), [[2, ['\\Seen'], raw.length], [3, [], other.length], [4, [], raw.length]]);
+  t.equal(listed[2]!.internalDate.toISOString(), when.toISOString());
+  t.ok((await mail.read(box.id, inbox, 4)).equals(raw));
+  t.equal(await refCount(raw), 2, 'one blob, two references');
+  const usage = await usageOf(box);
+  t.equal(usage.messages, 4);
+
+  await services.mailboxes.update(box.address, { quota: { storageBytes: usage.storageBytes + raw.length, messages: null } }, ACTOR);
+  await t.rejects(mail.appendMany(box.id, 'INBOX', [{ raw: message() }, { raw: message() }]), { code: 'quota_exceeded' });
+  await t.rejects(mail.appendMany(box.id, 'INBOX', [{ raw: message() }, { raw: Buffer.alloc(1024 * 1024 + 1) }]), { code: 'message_too_large' });
+  await t.rejects(mail.appendMany(box.id, 'Nowhere', [{ raw: message() }, { raw: message() }]), { code: 'folder_not_found' });
+  t.strictSame((await mail.list(box.id, inbox)).map((m) => m.uid), [1, 2, 3, 4], 'nothing stored');
+  t.strictSame(await usageOf(box), usage);
+  await checkInvariants(t);
+});
+
 t.test('copy: new UIDs, flags and internal date kept, blob shared and counted', async (t) => {
   const box = await newMailbox('copy');
   const inbox = await box.folder('INBOX');

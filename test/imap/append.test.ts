@@ -128,6 +128,64 @@ t.test('APPEND larger than the store takes: NO [LIMIT]', async (t) => {
   t.same(await run(client, 'z2 NOOP'), ['z2 OK NOOP completed'], 'the session goes on');
 });
 
+/** MULTIAPPEND (RFC 3502): messages, each after its own flags and date, as LITERAL+ literals in one write. */
+async function appendMany(client: LineClient, tag: string, folder: string, messages: { head?: string; raw?: Buffer }[]): Promise<string[]> {
+  const pieces: Buffer[] = [Buffer.from(`${tag} APPEND ${folder}`)];
+  for (const { head, raw = MESSAGE } of messages) pieces.push(Buffer.from(`${head ? ` ${head}` : ''} {${raw.length}+}\r\n`), raw);
+  client.send(Buffer.concat([...pieces, Buffer.from('\r\n')]));
+  return answerTo(client, tag);
+}
+
+t.test('MULTIAPPEND and APPENDLIMIT are advertised', async (t) => {
+  const { address } = await freshMailbox();
+  const client = await connect(address);
+  const [capabilities] = await run(client, 'c1 CAPABILITY');
+  t.match(capabilities, / MULTIAPPEND /);
+  t.match(capabilities, / APPENDLIMIT=10485760( |$)/, 'the store takes less than a literal may hold');
+});
+
+t.test('MULTIAPPEND: several messages in one command, consecutive UIDs in one APPENDUID', async (t) => {
+  const { address, accountId, inbox } = await freshMailbox();
+  const client = await connect(address, 'SELECT INBOX');
+  const second = Buffer.from('Subject: second\r\n\r\ntwo\r\n');
+  t.same(
+    await appendMany(client, 'm1', 'INBOX', [
+      { head: '(\\Seen) "17-Jul-1996 02:44:25 -0700"' },
+      { raw: second },
+      { head: '"18-Jul-1996 02:44:25 +0000"', raw: MESSAGE },
+      { head: '(\\Flagged $Work)', raw: MESSAGE },
+    ]),
+    ['* 4 EXISTS', '* 4 RECENT', `m1 OK [APPENDUID ${inbox.uidValidity} 1:4] APPEND completed`],
+  );
+  const messages = await stored(accountId);
+  t.same(
+    messages.map((m) => [m.uid, m.flags, m.raw]),
+    [
+      [1, ['\\Seen'], MESSAGE.toString('latin1')],
+      [2, [], second.toString('latin1')],
+      [3, [], MESSAGE.toString('latin1')],
+      [4, ['$Work', '\\Flagged'], MESSAGE.toString('latin1')],
+    ],
+  );
+  t.same([messages[0]!.internalDate, messages[2]!.internalDate], ['1996-07-17T09:44:25.000Z', '1996-07-18T02:44:25.000Z']);
+  t.same(await usage(address), { storageBytes: MESSAGE.length * 3 + second.length, messages: 4 });
+  t.same(await append(client, 'm2', 'INBOX'), ['* 5 EXISTS', '* 5 RECENT', `m2 OK [APPENDUID ${inbox.uidValidity} 5] APPEND completed`], 'one message as before');
+});
+
+t.test('MULTIAPPEND is all or none: a message over quota, too large, empty or malformed stores none', async (t) => {
+  const { address, accountId } = await freshMailbox({ quota: { storageBytes: MESSAGE.length * 2 + 10, messages: null } });
+  const client = await connect(address);
+  t.match(await appendMany(client, 'n1', 'INBOX', [{}, {}, {}]), [/^n1 NO \[OVERQUOTA\] /], 'the third does not fit');
+  t.match(await appendMany(client, 'n2', 'INBOX', [{}, { raw: Buffer.alloc(10 * 1024 * 1024 + 1, 'a') }]), [/^n2 NO \[LIMIT\] /]);
+  t.match(await appendMany(client, 'n3', 'INBOX', [{}, { raw: Buffer.alloc(0) }]), [/^n3 NO \[CANNOT\] /]);
+  t.match(await appendMany(client, 'n4', 'INBOX', [{}, { head: '"31-Feb-2024 00:00:00 +0000"' }]), [/^n4 BAD /]);
+  t.match(await appendMany(client, 'n5', 'Nope', [{}, {}]), [/^n5 NO \[TRYCREATE\] /]);
+  t.same(await stored(accountId), []);
+  t.same(await usage(address), { storageBytes: 0, messages: 0 });
+  t.match(await appendMany(client, 'n6', 'INBOX', [{}, {}]), [/^n6 OK \[APPENDUID \d+ 1:2\] /], 'two fit');
+  t.match(await run(client, 'n7 APPEND INBOX "a message quoted"'), [/^n7 BAD /], 'a message is a literal');
+});
+
 t.test('APPEND failures: bad syntax BAD, empty message NO, before login BAD', async (t) => {
   const { address, accountId } = await freshMailbox();
   const client = await connect(address);

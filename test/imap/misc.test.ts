@@ -78,7 +78,7 @@ t.test('SELECT and EXAMINE (CONDSTORE) turn CONDSTORE on; other parameters are B
   await imap.services.mail.changeFlags(accountId, inbox.id, [1], 'add', ['$C']);
   t.match(await until(other, (lines) => lines.length > 0), [/^\* 1 FETCH \(FLAGS \(\$A \$B \$C\) UID 1 MODSEQ \(\d+\)\)$/], 'examined with CONDSTORE');
   for (const [tag, parameters, answer] of [
-    ['b1', '(QRESYNC (1 2))', 'Unknown SELECT parameter QRESYNC'],
+    ['b1', '(QRESYNC (1 2))', 'QRESYNC must be enabled first (ENABLE QRESYNC)'],
     ['b2', '(CONDSTORE BOGUS)', 'Unknown SELECT parameter BOGUS'],
     ['b3', 'CONDSTORE', 'Expected SELECT parameters in parentheses'],
     ['b4', '()', 'Name at least one SELECT parameter'],

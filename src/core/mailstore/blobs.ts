@@ -7,6 +7,24 @@ export function blobHash(raw: Uint8Array): string {
   return createHash('sha256').update(raw).digest('hex');
 }
 
+/** Stores new messages' bytes, or shares a blob that holds them already; one reference each. */
+export async function storeBlobs(tx: Executor, list: readonly { blobHash: string; raw: Uint8Array }[]): Promise<void> {
+  // One row per hash: an upsert cannot touch the same row twice.
+  const byHash = new Map<string, { data: Uint8Array; count: number }>();
+  for (const { blobHash: hash, raw } of list) {
+    const entry = byHash.get(hash);
+    if (entry) entry.count += 1;
+    else byHash.set(hash, { data: raw, count: 1 });
+  }
+  // Sorted, as changeReferences does, so concurrent writers lock shared blobs in one order.
+  for (const [hash, { data, count }] of [...byHash].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    await tx
+      .insert(blobs)
+      .values({ hash, size: data.length, data, refCount: count })
+      .onConflictDoUpdate({ target: blobs.hash, set: { refCount: sql`${blobs.refCount} + ${count}` } });
+  }
+}
+
 /** One more message uses each of these blobs (a copy); hashes may repeat. */
 export async function addBlobReferences(tx: Executor, hashes: string[]): Promise<void> {
   await changeReferences(tx, hashes, 1);

@@ -6,7 +6,7 @@ import { DomainError, ForbiddenError, InvalidError, NotFoundError } from '../err
 import { publishChange } from '../events/changes.js';
 import { indexMessage } from '../mime/index.js';
 import type { MessageIndex } from '../mime/types.js';
-import { addBlobReferences, blobHash, releaseBlobs } from './blobs.js';
+import { addBlobReferences, blobHash, releaseBlobs, storeBlobs } from './blobs.js';
 import { deliverInOneStatement, type RecipientOutcome } from './delivery.js';
 import { createFolderService, findFolder, INBOX, normalizeFolderName } from './folders.js';
 import { normalizeFlags } from './flags.js';
@@ -94,6 +94,9 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
   return {
     folders: folderService,
 
+    /** The largest message stored, in bytes (IMAP APPENDLIMIT). */
+    maxMessageSize: options.maxMessageSize,
+
     /**
      * Delivers one message to several mailboxes in one transaction: one stored copy of the bytes,
      * and an answer per recipient (unknown, suspended or full mailboxes fail alone). Nothing is
@@ -163,6 +166,38 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
       if (!outcome) throw new NotFoundError('mailbox_not_found', 'The mailbox no longer exists');
       if (outcome.uid === null) throw refusal(outcome, folder, raw.length);
       return { uid: outcome.uid, uidValidity: outcome.uidValidity!, modseq: outcome.modseq!, size: raw.length };
+    },
+
+    /**
+     * MULTIAPPEND (RFC 3502): several messages into one folder in one transaction, all or none.
+     * Answers their UIDs, consecutive and in the order given.
+     */
+    async appendMany(
+      accountId: number,
+      folder: string,
+      list: readonly { raw: Buffer; flags?: string[]; internalDate?: Date }[],
+    ): Promise<{ uidValidity: number; uids: number[] }> {
+      for (const { raw } of list) checkSize(raw, options.maxMessageSize);
+      const now = new Date();
+      const prepared = list.map((m) => ({
+        raw: m.raw,
+        blobHash: blobHash(m.raw),
+        size: m.raw.length,
+        crlfSize: crlfSize(m.raw),
+        index: indexMessage(m.raw),
+        flags: normalizeFlags(m.flags ?? []),
+        internalDate: m.internalDate ?? now,
+      }));
+      const bytes = prepared.reduce((sum, m) => sum + m.size, 0);
+      return db.transaction(async (tx) => {
+        const quota = await lockAccount(tx, accountId);
+        const target = await findFolder(tx, accountId, normalizeFolderName(folder));
+        checkRoom(quota, bytes, prepared.length);
+        await storeBlobs(tx, prepared);
+        const placed = await placeMessages(tx, accountId, target, prepared);
+        await adjustUsage(tx, accountId, bytes, prepared.length);
+        return { uidValidity: target.uidValidity, uids: placed.map((m) => m.uid) };
+      });
     },
 
     /** Copies messages; the copies count against the quota. Answers source -> new UID pairs. */
@@ -334,13 +369,14 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
           .from(messages)
           .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), gt(messages.modseq, modseq)))
           .orderBy(asc(messages.uid)),
-        db
-          .select({ uid: expunged.uid })
-          .from(expunged)
-          .where(and(eq(expunged.accountId, accountId), eq(expunged.folderId, folderId), gt(expunged.modseq, modseq)))
-          .orderBy(asc(expunged.uid)),
+        expungedSince(db, accountId, folderId, modseq),
       ]);
-      return { changed, expunged: vanished.map((m) => m.uid), highestModseq: folder.highestModseq, uidNext: folder.uidNext };
+      return { changed, expunged: vanished, highestModseq: folder.highestModseq, uidNext: folder.uidNext };
+    },
+
+    /** UIDs expunged from a folder after `modseq`, ascending, from its tombstones (QRESYNC VANISHED). */
+    async expungedSince(accountId: number, folderId: number, modseq: number): Promise<number[]> {
+      return expungedSince(db, accountId, folderId, modseq);
     },
 
     /** UIDs of the folder's messages matching `key`, ascending. */
@@ -388,6 +424,15 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
       return new Map(rows.map((row) => [row.uid, asBuffer(row.data)]));
     },
   };
+}
+
+async function expungedSince(db: Database, accountId: number, folderId: number, modseq: number): Promise<number[]> {
+  const rows = await db
+    .select({ uid: expunged.uid })
+    .from(expunged)
+    .where(and(eq(expunged.accountId, accountId), eq(expunged.folderId, folderId), gt(expunged.modseq, modseq)))
+    .orderBy(asc(expunged.uid));
+  return rows.map((row) => row.uid);
 }
 
 /** The driver's bytes as a Buffer without copying them: a large message is held once, not twice. */

@@ -1,7 +1,8 @@
-import { expectCount, listItems, text } from '../arguments.js';
+import { listItems, text } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
 import { decodeFolderName } from '../mutf7.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
+import { compactSet } from '../sequence.js';
 import { intoFolder, isSelected } from './copy.js';
 import { storableFlags } from './store.js';
 
@@ -23,44 +24,65 @@ export function parseDateTime(value: string): Date {
   return new Date(local - offset);
 }
 
-/** APPEND folder [flags] [date-time] message: the optional arguments told apart by their kind. */
-function parseAppend(args: Token[]): { folder: string; flags: string[]; internalDate?: Date; raw: Buffer } {
-  expectCount(args, 2, 4);
-  const folder = decodeFolderName(text(args[0], 'a folder name'));
-  const message = args.at(-1)!;
-  if (message.kind !== 'string') throw new ImapSyntaxError('Expected the message as a literal');
-  const middle = args.slice(1, -1);
-  let flags: string[] = [];
-  let internalDate: Date | undefined;
-  if (middle[0]?.kind === 'list') flags = storableFlags(listItems(middle.shift()));
-  if (middle.length > 0) {
-    const date = middle.shift()!;
-    if (date.kind !== 'string') throw new ImapSyntaxError('Expected a quoted date-time');
-    internalDate = parseDateTime(date.value.toString('latin1'));
-  }
-  if (middle.length > 0) throw new ImapSyntaxError('Expected flags, a date-time and the message, in that order');
-  return { folder, flags, internalDate, raw: message.value };
+interface Appended {
+  flags: string[];
+  internalDate?: Date;
+  raw: Buffer;
 }
 
 /**
- * APPEND (RFC 3501 §6.3.11, UIDPLUS APPENDUID): stored as given, counted against the quota,
- * acknowledged after commit. A missing folder answers [TRYCREATE]; too big, [LIMIT].
+ * APPEND folder 1*([flags] [date-time] message) (RFC 3502 MULTIAPPEND): a date-time is always
+ * quoted and a message always a literal (RFC 3501 §9), which tells the optional parts apart.
+ */
+function parseAppend(args: Token[]): { folder: string; messages: Appended[] } {
+  if (args.length < 2) throw new ImapSyntaxError('Expected a folder and a message');
+  const folder = decodeFolderName(text(args[0], 'a folder name'));
+  const messages: Appended[] = [];
+  for (let i = 1; i < args.length; ) {
+    let flags: string[] = [];
+    let internalDate: Date | undefined;
+    if (args[i]?.kind === 'list') flags = storableFlags(listItems(args[i++]));
+    const date = args[i];
+    if (date?.kind === 'string' && !date.literal) {
+      internalDate = parseDateTime(date.value.toString('latin1'));
+      i += 1;
+    }
+    const message = args[i++];
+    if (message?.kind !== 'string' || !message.literal) {
+      throw new ImapSyntaxError('Expected the message as a literal, after its flags and date-time');
+    }
+    messages.push({ flags, internalDate, raw: message.value });
+  }
+  return { folder, messages };
+}
+
+/**
+ * APPEND (RFC 3501 §6.3.11, UIDPLUS APPENDUID, MULTIAPPEND): stored as given, counted against
+ * the quota, acknowledged after commit; several messages are stored all or none. A missing folder
+ * answers [TRYCREATE]; too big, [LIMIT].
  */
 export const append: ImapCommand = {
   name: 'APPEND',
   states: AUTHENTICATED,
   async run(session, args, { tag }) {
-    const { folder, flags, internalDate, raw } = parseAppend(args);
-    if (raw.length === 0) {
+    const { folder, messages } = parseAppend(args);
+    if (messages.some(({ raw }) => raw.length === 0)) {
       session.write(`${tag} NO [CANNOT] An empty message cannot be stored\r\n`);
       return null;
     }
-    const stored = await intoFolder(session, tag, folder, () =>
-      session.services.mail.append(session.account!.accountId, folder, raw, { flags, internalDate }),
-    );
+    const { accountId } = session.account!;
+    const [first] = messages;
+    const stored = await intoFolder(session, tag, folder, async () => {
+      if (messages.length > 1) return session.services.mail.appendMany(accountId, folder, messages);
+      const { uid, uidValidity } = await session.services.mail.append(accountId, folder, first!.raw, {
+        flags: first!.flags,
+        internalDate: first!.internalDate,
+      });
+      return { uidValidity, uids: [uid] };
+    });
     if (stored === null) return null;
     // A message appended to the selected folder shows as EXISTS at this command's sync.
     if (isSelected(session, folder)) session.folderChanged = true;
-    return `[APPENDUID ${stored.uidValidity} ${stored.uid}] APPEND completed`;
+    return `[APPENDUID ${stored.uidValidity} ${compactSet(stored.uids)}] APPEND completed`;
   },
 };

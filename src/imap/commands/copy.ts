@@ -4,20 +4,8 @@ import { atom, expectCount, text } from '../arguments.js';
 import { type CommandRun, type ImapCommand, SELECTED } from '../command.js';
 import { decodeFolderName } from '../mutf7.js';
 import type { Token } from '../parser/tokens.js';
-import { resolveSet } from '../sequence.js';
+import { compactSet, resolveSet } from '../sequence.js';
 import type { ImapSession } from '../session.js';
-
-/** Ascending numbers as a compact set (RFC 3501 sequence-set): 1,2,3,7 -> 1:3,7. */
-export function compactSet(numbers: readonly number[]): string {
-  const pieces: string[] = [];
-  for (let i = 0; i < numbers.length; ) {
-    let j = i;
-    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j]! + 1) j += 1;
-    pieces.push(i === j ? `${numbers[i]}` : `${numbers[i]}:${numbers[j]}`);
-    i = j + 1;
-  }
-  return pieces.join(',');
-}
 
 /** The COPYUID code (RFC 4315): source and new UIDs, in corresponding order. */
 export function copyUid(uidValidity: number, pairs: readonly (readonly [number, number])[]): string {

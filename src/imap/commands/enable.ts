@@ -3,11 +3,11 @@ import { type ImapCommand } from '../command.js';
 import { ImapSyntaxError } from '../parser/tokens.js';
 
 /** The extensions a client can ENABLE here. */
-const ENABLEABLE = new Set(['CONDSTORE']);
+const ENABLEABLE = new Set(['CONDSTORE', 'QRESYNC']);
 
 /**
  * ENABLE (RFC 5161): only before a folder is selected. Unknown extensions are ignored; the
- * ENABLED answer names only those newly enabled.
+ * ENABLED answer names only those newly enabled. QRESYNC turns CONDSTORE on too (RFC 7162 §3.2.3).
  */
 export const enable: ImapCommand = {
   name: 'ENABLE',
@@ -20,6 +20,7 @@ export const enable: ImapCommand = {
       if (!ENABLEABLE.has(name) || session.enabled.has(name)) continue;
       session.enabled.add(name);
       enabled.push(name);
+      if (name === 'QRESYNC') session.enabled.add('CONDSTORE');
     }
     session.untagged(['ENABLED', ...enabled].join(' '));
     return 'ENABLE completed';

@@ -1,24 +1,8 @@
 import { atom, expectCount } from '../arguments.js';
 import { type ImapCommand, SELECTED } from '../command.js';
-import { positionOf } from '../search-keys.js';
+import { announceExpunged } from '../expunges.js';
 import { resolveSet } from '../sequence.js';
 import type { ImapSession } from '../session.js';
-
-/**
- * Tells the client that these messages are gone and drops them from the session's view, in UID
- * order, each `* n EXPUNGE` numbered after the ones before it (RFC 3501 §7.4.1).
- */
-export function announceExpunged(session: ImapSession, uids: readonly number[]): void {
-  const selected = session.selected!;
-  for (const uid of [...uids].sort((a, b) => a - b)) {
-    const position = positionOf(selected.uids, uid);
-    if (position === -1) continue;
-    selected.uids.splice(position, 1);
-    selected.flags.delete(uid);
-    selected.recent.delete(uid);
-    session.untagged(`${position + 1} EXPUNGE`);
-  }
-}
 
 /** NO for a change to a folder opened with EXAMINE; true when answered so. */
 export function refuseReadOnly(session: ImapSession, tag: string): boolean {

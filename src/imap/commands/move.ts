@@ -1,6 +1,7 @@
 import { type ImapCommand, SELECTED } from '../command.js';
 import { copyUid, intoFolder, transferArguments } from './copy.js';
-import { announceExpunged, refuseReadOnly } from './expunge.js';
+import { announceExpunged } from '../expunges.js';
+import { refuseReadOnly } from './expunge.js';
 
 /**
  * MOVE and UID MOVE (RFC 6851): the COPYUID goes in an untagged OK before the EXPUNGEs of the

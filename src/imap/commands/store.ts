@@ -4,8 +4,7 @@ import { atom, number } from '../arguments.js';
 import { type ImapCommand, SELECTED } from '../command.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
 import { positionOf } from '../search-keys.js';
-import { resolveSet } from '../sequence.js';
-import { compactSet } from './copy.js';
+import { compactSet, resolveSet } from '../sequence.js';
 import { refuseReadOnly } from './expunge.js';
 
 const SYSTEM = new Map(SYSTEM_FLAGS.map((flag) => [flag.toLowerCase(), flag]));

@@ -20,6 +20,8 @@ export interface FetchRequest {
   items: FetchItem[];
   /** CHANGEDSINCE (RFC 7162 §3.1.4): only messages whose MODSEQ is higher. */
   changedSince: number | null;
+  /** VANISHED (RFC 7162 §3.2.6): UIDs in the set expunged since CHANGEDSINCE are told first. */
+  vanished: boolean;
   /** Some item must set \Seen (BODY[…], RFC822, RFC822.TEXT). */
   setsSeen: boolean;
   /** Data beyond the session's view: the stored index, the summary (date, size, MODSEQ). */
@@ -73,7 +75,7 @@ function parseItem(text: string): FetchItem {
 
 /**
  * The FETCH arguments after the sequence set: one attribute, a macro or a parenthesised list,
- * then optionally a list of modifiers (only CHANGEDSINCE is offered). UID FETCH always answers UID.
+ * then optionally a list of modifiers (CHANGEDSINCE, VANISHED). UID FETCH always answers UID.
  */
 export function parseFetchRequest(args: Token[], byUid: boolean): FetchRequest {
   const [what, modifiers] = args;
@@ -92,12 +94,18 @@ export function parseFetchRequest(args: Token[], byUid: boolean): FetchRequest {
   }
 
   let changedSince: number | null = null;
+  let vanished = false;
   if (modifiers !== undefined) {
     if (modifiers.kind !== 'list') throw new ImapSyntaxError('Expected FETCH modifiers in parentheses');
     const list = modifiers.items;
     for (let i = 0; i < list.length; i += 2) {
       const name = list[i];
       const value = list[i + 1];
+      if (name?.kind === 'atom' && name.value.toUpperCase() === 'VANISHED' && !vanished) {
+        vanished = true;
+        i -= 1;
+        continue;
+      }
       if (name?.kind !== 'atom' || name.value.toUpperCase() !== 'CHANGEDSINCE') {
         throw new ImapSyntaxError('Unknown FETCH modifier');
       }
@@ -107,6 +115,8 @@ export function parseFetchRequest(args: Token[], byUid: boolean): FetchRequest {
       changedSince = Number(value.value);
     }
   }
+  // RFC 7162 §3.2.6: VANISHED only with UID FETCH and CHANGEDSINCE.
+  if (vanished && (!byUid || changedSince === null)) throw new ImapSyntaxError('VANISHED needs UID FETCH and CHANGEDSINCE');
 
   // Before duplicates go: BODY.PEEK[] BODY[] still sets \Seen.
   const setsSeen = items.some((item) => item.kind === 'section' && !item.peek);
@@ -120,6 +130,7 @@ export function parseFetchRequest(args: Token[], byUid: boolean): FetchRequest {
   return {
     items,
     changedSince,
+    vanished,
     setsSeen,
     needsIndex:
       has('ENVELOPE') || has('BODY') || has('BODYSTRUCTURE') ||

@@ -5,7 +5,7 @@
  */
 export type Token =
   | { kind: 'atom'; value: string }
-  | { kind: 'string'; value: Buffer }
+  | { kind: 'string'; value: Buffer; /** Sent as a literal, not quoted (APPEND tells messages from dates so). */ literal?: true }
   | { kind: 'list'; items: Token[] };
 
 /** A command that cannot be understood; answered with BAD and counted. */
@@ -29,7 +29,7 @@ export function tokenize(parts: readonly (string | Buffer)[]): Token[] {
   for (let p = 0; p < parts.length; p++) {
     let part = parts[p]!;
     if (typeof part !== 'string') {
-      push({ kind: 'string', value: part });
+      push({ kind: 'string', value: part, literal: true });
       continue;
     }
     let i = 0;
