@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -16,6 +16,7 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     pop3Port: 1110,
     pop3sPort: 1995,
     lmtpPort: 2424,
+    publicServers: { host: '127.0.0.1', imapPort: 1143, imapsPort: 1993, pop3Port: 1110, pop3sPort: 1995 },
     dataDir: resolve('./data'),
     databaseUrl: null,
     databasePoolSize: 10,
@@ -57,6 +58,11 @@ t.test('every variable is read', async (t) => {
     MAILROOM_POP3_PORT: '110',
     MAILROOM_POP3S_PORT: '995',
     MAILROOM_LMTP_PORT: ' 24 ',
+    MAILROOM_PUBLIC_HOST: 'Mail.Example.NET',
+    MAILROOM_PUBLIC_IMAP_PORT: 'off',
+    MAILROOM_PUBLIC_IMAPS_PORT: '10993',
+    MAILROOM_PUBLIC_POP3_PORT: '110',
+    MAILROOM_PUBLIC_POP3S_PORT: '10995',
     MAILROOM_DATA_DIR: '/var/lib/mailroom',
     DATABASE_URL: 'postgres://mail:secret@db.internal:5432/mailroom',
     MAILROOM_DB_POOL_SIZE: '25',
@@ -87,6 +93,7 @@ t.test('every variable is read', async (t) => {
     pop3Port: 110,
     pop3sPort: 995,
     lmtpPort: 24,
+    publicServers: { host: 'mail.example.net', imapPort: null, imapsPort: 10993, pop3Port: 110, pop3sPort: 10995 },
     dataDir: '/var/lib/mailroom',
     databaseUrl: 'postgres://mail:secret@db.internal:5432/mailroom',
     databasePoolSize: 25,
@@ -141,6 +148,18 @@ t.test('`off` disables a listener, in any case', async (t) => {
   );
 });
 
+t.test('the public servers follow the bound ones unless set', async (t) => {
+  t.equal(loadConfig({ MAILROOM_HOST: 'mail-1.internal.example' }).publicServers.host, 'mail-1.internal.example');
+  t.equal(loadConfig({ MAILROOM_HOST: '0.0.0.0' }).publicServers.host, hostname().toLowerCase(), 'a wildcard is not dialable');
+  t.equal(loadConfig({ MAILROOM_HOST: '::' }).publicServers.host, hostname().toLowerCase());
+  t.equal(loadConfig({ MAILROOM_PUBLIC_HOST: '203.0.113.7' }).publicServers.host, '203.0.113.7');
+  const bound = loadConfig({ MAILROOM_IMAP_PORT: 'off', MAILROOM_IMAPS_PORT: '0', MAILROOM_POP3_PORT: '110' }).publicServers;
+  t.same([bound.imapPort, bound.imapsPort, bound.pop3Port], [null, null, 110], 'off and system-picked ports are not advertised');
+  // Behind a proxy or NAT, a port the process does not bind can still be the one clients dial.
+  const proxied = loadConfig({ MAILROOM_IMAPS_PORT: 'off', MAILROOM_PUBLIC_IMAPS_PORT: '993' }).publicServers;
+  t.equal(proxied.imapsPort, 993);
+});
+
 const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: 'abc' }],
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '70000' }],
@@ -163,6 +182,14 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_HOST', { MAILROOM_HOST: '-leading-hyphen.example' }],
   ['MAILROOM_HOST', { MAILROOM_HOST: 'http://0.0.0.0' }],
   ['MAILROOM_HOST', { MAILROOM_HOST: '127.0.0.1:8080' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: '0.0.0.0' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: '::' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: 'mail.example.com:993' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: 'mail<x>.example' }],
+  ['MAILROOM_PUBLIC_IMAP_PORT', { MAILROOM_PUBLIC_IMAP_PORT: '0' }],
+  ['MAILROOM_PUBLIC_IMAPS_PORT', { MAILROOM_PUBLIC_IMAPS_PORT: '65536' }],
+  ['MAILROOM_PUBLIC_POP3_PORT', { MAILROOM_PUBLIC_POP3_PORT: 'pop' }],
+  ['MAILROOM_PUBLIC_POP3S_PORT', { MAILROOM_PUBLIC_POP3S_PORT: '-995' }],
   ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: '0' }],
   ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: 'many' }],
   ['MAILROOM_PASSWORD_MIN_LENGTH', { MAILROOM_PASSWORD_MIN_LENGTH: '0' }],
