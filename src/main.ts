@@ -51,6 +51,7 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
     passwordPolicy: { minLength: config.passwordMinLength },
     bootstrapToken: config.adminToken,
     maxMessageSize: config.maxMessageSize,
+    publicServers: config.publicServers,
   });
 }
 

@@ -1,7 +1,9 @@
 import { sql } from 'drizzle-orm';
+import type { PublicServers } from '../config.js';
 import type { Database } from '../db/client.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createAuditService } from './audit/service.js';
+import { createClientSetupService } from './client-setup/service.js';
 import { createLoginService } from './auth/login.js';
 import type { PasswordPolicy } from './auth/passwords.js';
 import { createDomainService } from './domains/service.js';
@@ -16,7 +18,11 @@ export interface ServiceOptions {
   bootstrapToken: string | null;
   /** Largest message accepted, in bytes. */
   maxMessageSize: number;
+  /** Where mail clients are told to connect; none is advertised when left out (tools that serve no clients). */
+  publicServers?: PublicServers;
 }
+
+const NO_PUBLIC_SERVERS: PublicServers = { host: 'localhost', imapPort: null, imapsPort: null, pop3Port: null, pop3sPort: null };
 
 /** The composition of every core service; built once in main.ts (and by the CLI and tests). */
 export function createServices(db: Database, options: ServiceOptions) {
@@ -29,6 +35,7 @@ export function createServices(db: Database, options: ServiceOptions) {
     sessions: createSessionService(db, audit, mailboxes),
     apiKeys: createApiKeyService(db, audit, options.bootstrapToken),
     login: createLoginService(db),
+    clientSetup: createClientSetupService(db, mailboxes, options.publicServers ?? NO_PUBLIC_SERVERS),
     idempotency: createIdempotencyService(db),
     mail: createMailStore(db, { maxMessageSize: options.maxMessageSize }),
     health: {
