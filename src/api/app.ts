@@ -14,6 +14,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditEventRoutes } from './routes/audit-events.js';
+import { clientSetupRoutes } from './routes/client-setup.js';
 import { domainRoutes } from './routes/domains.js';
 import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
@@ -103,7 +104,7 @@ export async function buildApp({
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, folderRoutes, apiKeyRoutes, auditEventRoutes, sessionRoutes]) {
+  for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, folderRoutes, apiKeyRoutes, auditEventRoutes, sessionRoutes, clientSetupRoutes]) {
     await app.register(routes, { services });
   }
   // Each registers its own body parser, seen by its own routes only.

@@ -1,3 +1,4 @@
+import type { PublicServers } from '../../src/config.js';
 import type { Role } from '../../src/core/api-keys/service.js';
 import { type Api, type AppOptions, buildApp } from '../../src/api/app.js';
 import { createServices, type Services } from '../../src/core/services.js';
@@ -7,6 +8,8 @@ import { recordingStream, recordOutput, rememberSecret, rememberSecretsOf } from
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const PASSWORD = 'correct horse battery staple';
+/** What the test API tells mail clients to dial: the usual ports on a public name. */
+export const PUBLIC_SERVERS: PublicServers = { host: 'mail.example.net', imapPort: 143, imapsPort: 993, pop3Port: 110, pop3sPort: 995 };
 
 export interface TestApi {
   app: Api;
@@ -26,7 +29,13 @@ function withoutIssuedToken(status: number, body: string): string {
 /** The real API on a fresh database, driven with app.inject(); closed when the test ends. */
 export async function buildTestApi(
   t: { teardown(fn: () => unknown): void },
-  options: { bodyLimit?: number; passwordMinLength?: number; maxMessageSize?: number; limits?: AppOptions['limits'] } = {},
+  options: {
+    bodyLimit?: number;
+    passwordMinLength?: number;
+    maxMessageSize?: number;
+    limits?: AppOptions['limits'];
+    publicServers?: PublicServers;
+  } = {},
 ): Promise<TestApi> {
   const database = await freshDatabase(t);
   const maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
@@ -34,6 +43,7 @@ export async function buildTestApi(
     passwordPolicy: { minLength: options.passwordMinLength ?? 10 },
     bootstrapToken: ADMIN_TOKEN,
     maxMessageSize,
+    publicServers: options.publicServers ?? PUBLIC_SERVERS,
   });
   rememberSecret(ADMIN_TOKEN);
   rememberSecret(PASSWORD);

@@ -3,6 +3,7 @@ import type { Database } from '../../db/client.js';
 import type { Actor } from '../actor.js';
 import { normalizeAddress } from '../addresses.js';
 import { findDomain } from '../domains/service.js';
+import { ConflictError } from '../errors.js';
 import type { MailboxService } from '../mailboxes/service.js';
 
 /** SSL: TLS from the first byte (RFC 8314, preferred); STARTTLS: upgraded after connecting. */
@@ -60,6 +61,15 @@ function explain(setup: Omit<ClientSetup, 'explanation'>, suspended: boolean): s
   const parts = [ABOUT_PROTOCOLS, access, login];
   if (suspended) parts.push('The mailbox is suspended: logins are refused until it is reactivated.');
   return parts.join(' ');
+}
+
+/** The one server a single-account profile names: IMAP where the mailbox may use it, else POP3. */
+export function preferredIncoming(setup: ClientSetup): { protocol: 'imap' | 'pop3'; server: ServerEndpoint } {
+  const protocol = setup.imap.enabled ? 'imap' : setup.pop3.enabled ? 'pop3' : null;
+  if (protocol === null) {
+    throw new ConflictError('no_protocol_enabled', `${setup.address} may use neither IMAP nor POP3, so no mail client can be set up`);
+  }
+  return { protocol, server: setup[protocol].servers[0]! };
 }
 
 /** What a mail client needs to connect; knows nothing of the formats each client reads it in. */
