@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { buildTestApi, PASSWORD, PUBLIC_SERVERS } from '../helpers/api.js';
 import { assertProblem } from '../helpers/problem.js';
+import { startServer } from '../helpers/server.js';
 
 const READER = fileURLToPath(new URL('./client-setup-reader.py', import.meta.url));
 
@@ -265,4 +266,22 @@ t.test('autodiscover: unknown domain 404, unreadable request an autodiscover Err
   t.equal(read('autodiscover', bomb.body).errorCode, '600');
   const huge = await discover('', undefined, `<EMailAddress>ann@${DOMAIN}</EMailAddress>${' '.repeat(64 * 1024)}`);
   assertProblem(t, huge, 413, 'body_too_large');
+});
+
+t.test('`mailroom serve` tells the public name and ports it is configured with, not its bind address', async (t) => {
+  const token = 'client-setup-admin-token-0123';
+  // The mail listeners are off here; a proxy in front is what clients dial.
+  const server = await startServer(t, { MAILROOM_ADMIN_TOKEN: token, MAILROOM_PUBLIC_HOST: 'imap.hosting.example', MAILROOM_PUBLIC_IMAPS_PORT: '993' });
+  const created = await fetch(`${server.url}/v1/domains`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: DOMAIN }),
+  });
+  t.equal(created.status, 201);
+  const response = await fetch(`${server.url}/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=ann@${DOMAIN}`);
+  t.equal(response.status, 200);
+  t.same(
+    read('autoconfig', await response.text()).incoming.map((s: any) => `${s.type} ${s.hostname}:${s.port} ${s.socketType}`),
+    ['imap imap.hosting.example:993 SSL'],
+  );
 });
