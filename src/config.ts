@@ -59,6 +59,8 @@ export interface PublicServers {
   imapsPort: Port;
   pop3Port: Port;
   pop3sPort: Port;
+  /** The SMTP submission server of the hosting (Mailroom has none of its own); null: none is advertised. */
+  submission: { host: string; port: number; socketType: 'SSL' | 'STARTTLS' } | null;
 }
 
 /** A wrong environment value; its message is the one line the process prints before it stops. */
@@ -117,6 +119,28 @@ function publicHost(env: Env, name: string, bindHost: string): string {
     throw new ConfigError(name, `expected the host name or address mail clients connect to, got '${value}'`);
   }
   return value.toLowerCase();
+}
+
+/** smtps://host[:465] (TLS from the start) or smtp://host[:587] (STARTTLS); never plain text. */
+function submission(env: Env, name: string): PublicServers['submission'] {
+  const value = text(env, name);
+  if (value === null) return null;
+  // Not echoed back: a pasted URL may carry a password.
+  const wrong = () => new ConfigError(name, 'expected smtps://host[:port] or smtp://host[:port] (STARTTLS), without user, password or path');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw wrong();
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const bare = url.username === '' && url.password === '' && (url.pathname === '' || url.pathname === '/') && !url.search && !url.hash;
+  if ((url.protocol !== 'smtps:' && url.protocol !== 'smtp:') || !bare || (!isIP(host) && !HOST_NAME.test(host)) || url.port === '0') {
+    throw wrong();
+  }
+  const implicitTls = url.protocol === 'smtps:';
+  const port = url.port === '' ? (implicitTls ? 465 : 587) : Number(url.port);
+  return { host: host.toLowerCase(), port, socketType: implicitTls ? 'SSL' : 'STARTTLS' };
 }
 
 /** A port clients dial; by default the bound one, unless that is off or picked by the system (0). */
@@ -198,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
       imapsPort: publicPort(env, 'MAILROOM_PUBLIC_IMAPS_PORT', imapsPort),
       pop3Port: publicPort(env, 'MAILROOM_PUBLIC_POP3_PORT', pop3Port),
       pop3sPort: publicPort(env, 'MAILROOM_PUBLIC_POP3S_PORT', pop3sPort),
+      submission: submission(env, 'MAILROOM_SUBMISSION_URL'),
     },
     dataDir: resolve(text(env, 'MAILROOM_DATA_DIR') ?? './data'),
     databaseUrl: databaseUrl(env, 'DATABASE_URL'),

@@ -16,7 +16,7 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     pop3Port: 1110,
     pop3sPort: 1995,
     lmtpPort: 2424,
-    publicServers: { host: '127.0.0.1', imapPort: 1143, imapsPort: 1993, pop3Port: 1110, pop3sPort: 1995 },
+    publicServers: { host: '127.0.0.1', imapPort: 1143, imapsPort: 1993, pop3Port: 1110, pop3sPort: 1995, submission: null },
     dataDir: resolve('./data'),
     databaseUrl: null,
     databasePoolSize: 10,
@@ -63,6 +63,7 @@ t.test('every variable is read', async (t) => {
     MAILROOM_PUBLIC_IMAPS_PORT: '10993',
     MAILROOM_PUBLIC_POP3_PORT: '110',
     MAILROOM_PUBLIC_POP3S_PORT: '10995',
+    MAILROOM_SUBMISSION_URL: 'smtps://SMTP.example.net:10465',
     MAILROOM_DATA_DIR: '/var/lib/mailroom',
     DATABASE_URL: 'postgres://mail:secret@db.internal:5432/mailroom',
     MAILROOM_DB_POOL_SIZE: '25',
@@ -93,7 +94,14 @@ t.test('every variable is read', async (t) => {
     pop3Port: 110,
     pop3sPort: 995,
     lmtpPort: 24,
-    publicServers: { host: 'mail.example.net', imapPort: null, imapsPort: 10993, pop3Port: 110, pop3sPort: 10995 },
+    publicServers: {
+      host: 'mail.example.net',
+      imapPort: null,
+      imapsPort: 10993,
+      pop3Port: 110,
+      pop3sPort: 10995,
+      submission: { host: 'smtp.example.net', port: 10465, socketType: 'SSL' },
+    },
     dataDir: '/var/lib/mailroom',
     databaseUrl: 'postgres://mail:secret@db.internal:5432/mailroom',
     databasePoolSize: 25,
@@ -160,6 +168,14 @@ t.test('the public servers follow the bound ones unless set', async (t) => {
   t.equal(proxied.imapsPort, 993);
 });
 
+t.test('MAILROOM_SUBMISSION_URL: smtps:// is TLS from the start, smtp:// is STARTTLS, each with its usual port', async (t) => {
+  const submission = (value: string) => loadConfig({ MAILROOM_SUBMISSION_URL: value }).publicServers.submission;
+  t.same(submission('smtps://smtp.example.net'), { host: 'smtp.example.net', port: 465, socketType: 'SSL' });
+  t.same(submission('smtp://smtp.example.net'), { host: 'smtp.example.net', port: 587, socketType: 'STARTTLS' });
+  t.same(submission('smtp://smtp.example.net:2525/'), { host: 'smtp.example.net', port: 2525, socketType: 'STARTTLS' });
+  t.same(submission('smtps://[2001:db8::25]'), { host: '2001:db8::25', port: 465, socketType: 'SSL' });
+});
+
 const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: 'abc' }],
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '70000' }],
@@ -190,6 +206,13 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_PUBLIC_IMAPS_PORT', { MAILROOM_PUBLIC_IMAPS_PORT: '65536' }],
   ['MAILROOM_PUBLIC_POP3_PORT', { MAILROOM_PUBLIC_POP3_PORT: 'pop' }],
   ['MAILROOM_PUBLIC_POP3S_PORT', { MAILROOM_PUBLIC_POP3S_PORT: '-995' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtp.example.net' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'https://smtp.example.net' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://user:secret@smtp.example.net' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp.example.net/path' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp.example.net:0' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp.example.net:70000' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp_1.example.net' }],
   ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: '0' }],
   ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: 'many' }],
   ['MAILROOM_PASSWORD_MIN_LENGTH', { MAILROOM_PASSWORD_MIN_LENGTH: '0' }],
@@ -229,11 +252,16 @@ t.test('each wrong value is a ConfigError: one line, starting with the variable'
   }
 });
 
-t.test('a wrong DATABASE_URL is not echoed back, as it may hold a password', async (t) => {
-  for (const url of ['mysql://mail:hunter2secret@db/mail', 'mail:hunter2secret@db']) {
-    t.throws(() => loadConfig({ DATABASE_URL: url }), ConfigError);
+t.test('a wrong DATABASE_URL or MAILROOM_SUBMISSION_URL is not echoed back, as it may hold a password', async (t) => {
+  const cases = [
+    { DATABASE_URL: 'mysql://mail:hunter2secret@db/mail' },
+    { DATABASE_URL: 'mail:hunter2secret@db' },
+    { MAILROOM_SUBMISSION_URL: 'smtps://mail:hunter2secret@smtp.example.net' },
+  ];
+  for (const env of cases) {
+    t.throws(() => loadConfig(env), ConfigError);
     try {
-      loadConfig({ DATABASE_URL: url });
+      loadConfig(env);
     } catch (error) {
       t.notMatch((error as Error).message, /hunter2secret/);
     }

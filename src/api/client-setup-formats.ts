@@ -20,31 +20,36 @@ function usable(setup: ClientSetup) {
 }
 
 const NO_SUBMISSION =
-  'Mailroom serves IMAP and POP3 only and has no SMTP submission service, so no outgoing server is given here: set the one your provider names by hand.';
+  'Mailroom serves IMAP and POP3 only and has no SMTP submission service, and none is configured (MAILROOM_SUBMISSION_URL), so no outgoing server is given here: set the one your provider names by hand.';
 
-/** Thunderbird autoconfig, clientConfig version 1.1. */
-export function autoconfigXml(setup: ClientSetup): string {
-  const domain = escapeXml(setup.domain);
-  const incoming = usable(setup).flatMap(({ protocol, servers, username, authentication }) =>
-    servers.map(
-      (server) => `    <incomingServer type="${protocol}">
+function thunderbirdServer(element: string, type: string, server: ServerEndpoint, username: string, authentication: string): string {
+  return `    <${element} type="${type}">
       <hostname>${escapeXml(server.host)}</hostname>
       <port>${server.port}</port>
       <socketType>${server.socketType}</socketType>
       <username>${escapeXml(username)}</username>
       <authentication>${authentication}</authentication>
-    </incomingServer>
-`,
-    ),
+    </${element}>
+`;
+}
+
+/** Thunderbird autoconfig, clientConfig version 1.1. */
+export function autoconfigXml(setup: ClientSetup): string {
+  const domain = escapeXml(setup.domain);
+  const incoming = usable(setup).flatMap(({ protocol, servers, username, authentication }) =>
+    servers.map((server) => thunderbirdServer('incomingServer', protocol, server, username, authentication)),
   );
+  const { submission } = setup;
+  const outgoing = submission
+    ? thunderbirdServer('outgoingServer', 'smtp', submission.server, submission.username, submission.authentication)
+    : `    <!-- ${NO_SUBMISSION} -->\n`;
   return `<?xml version="1.0" encoding="UTF-8"?>
 <clientConfig version="1.1">
   <emailProvider id="${domain}">
     <domain>${domain}</domain>
     <displayName>${domain}</displayName>
     <displayShortName>${domain}</displayShortName>
-${incoming.join('')}    <!-- ${NO_SUBMISSION} -->
-  </emailProvider>
+${incoming.join('')}${outgoing}  </emailProvider>
 </clientConfig>
 `;
 }
@@ -70,15 +75,17 @@ function outlookProtocol(type: string, server: ServerEndpoint, username: string)
 /** Outlook's plain-old-XML autodiscover answer: one Protocol per usable protocol, its preferred server. */
 export function autodiscoverXml(setup: ClientSetup): string {
   const protocols = usable(setup).map(({ protocol, servers, username }) => outlookProtocol(protocol === 'imap' ? 'IMAP' : 'POP3', servers[0]!, username));
+  const { submission } = setup;
+  const outgoing = submission ? outlookProtocol('SMTP', submission.server, submission.username) : '';
+  const note = submission ? '' : `    <!-- ${NO_SUBMISSION} -->\n`;
   return `<?xml version="1.0" encoding="utf-8"?>
 <Autodiscover xmlns="${AUTODISCOVER}">
   <Response xmlns="${OUTLOOK_SCHEMA}">
     <Account>
       <AccountType>email</AccountType>
       <Action>settings</Action>
-${protocols.join('')}    </Account>
-    <!-- ${NO_SUBMISSION} -->
-  </Response>
+${protocols.join('')}${outgoing}    </Account>
+${note}  </Response>
 </Autodiscover>
 `;
 }
@@ -111,6 +118,23 @@ function stableUuid(address: string, purpose: string): string {
 /** An Apple configuration profile with one com.apple.mail.managed payload; the device asks for the password. */
 export function mobileconfigPlist(setup: ClientSetup): string {
   const { protocol, server } = preferredIncoming(setup);
+  const { submission } = setup;
+  const outgoing = submission
+    ? `
+      <key>OutgoingMailServerAuthentication</key>
+      <string>EmailAuthPassword</string>
+      <key>OutgoingMailServerHostName</key>
+      <string>${escapeXml(submission.server.host)}</string>
+      <key>OutgoingMailServerPortNumber</key>
+      <integer>${submission.server.port}</integer>
+      <key>OutgoingMailServerUseSSL</key>
+      <true/>
+      <key>OutgoingMailServerUsername</key>
+      <string>${escapeXml(submission.username)}</string>
+      <key>OutgoingPasswordSameAsIncomingPassword</key>
+      <true/>`
+    : '';
+  const description = submission ? `Mail for ${setup.address}.` : `Receives mail for ${setup.address}. ${NO_SUBMISSION}`;
   const address = escapeXml(setup.address);
   const id = createHash('sha256').update(setup.address).digest('hex').slice(0, 16);
   return `<?xml version="1.0" encoding="UTF-8"?>
@@ -135,9 +159,9 @@ export function mobileconfigPlist(setup: ClientSetup): string {
       <key>IncomingMailServerUseSSL</key>
       <true/>
       <key>IncomingMailServerUsername</key>
-      <string>${address}</string>
+      <string>${address}</string>${outgoing}
       <key>PayloadDescription</key>
-      <string>${escapeXml(`Receives mail for ${setup.address}. ${NO_SUBMISSION}`)}</string>
+      <string>${escapeXml(description)}</string>
       <key>PayloadDisplayName</key>
       <string>${address}</string>
       <key>PayloadIdentifier</key>

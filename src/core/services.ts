@@ -22,7 +22,7 @@ export interface ServiceOptions {
   publicServers?: PublicServers;
 }
 
-const NO_PUBLIC_SERVERS: PublicServers = { host: 'localhost', imapPort: null, imapsPort: null, pop3Port: null, pop3sPort: null };
+const NO_PUBLIC_SERVERS: PublicServers = { host: 'localhost', imapPort: null, imapsPort: null, pop3Port: null, pop3sPort: null, submission: null };
 
 /** The composition of every core service; built once in main.ts (and by the CLI and tests). */
 export function createServices(db: Database, options: ServiceOptions) {

@@ -15,6 +15,10 @@ def local(tag):
     return tag.split('}')[-1]
 
 
+def server(element):
+    return dict({'type': element.get('type')}, **{c.tag: c.text for c in element})
+
+
 def autoconfig(root):
     assert root.tag == 'clientConfig', root.tag
     provider = root.find('emailProvider')
@@ -22,8 +26,8 @@ def autoconfig(root):
         'version': root.get('version'),
         'id': provider.get('id'),
         'domains': [d.text for d in provider.findall('domain')],
-        'incoming': [dict({'type': s.get('type')}, **{c.tag: c.text for c in s}) for s in provider.findall('incomingServer')],
-        'outgoing': len(provider.findall('outgoingServer')),
+        'incoming': [server(s) for s in provider.findall('incomingServer')],
+        'outgoing': [server(s) for s in provider.findall('outgoingServer')],
     }
 
 

@@ -16,6 +16,20 @@ function read(kind: 'autoconfig' | 'autodiscover' | 'plist', document: string): 
 
 const api = await buildTestApi(t);
 const { app, admin } = api;
+
+const OUTLOOK_REQUEST = (inner: string) => `<?xml version="1.0" encoding="utf-8"?>
+<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
+  <Request>
+    ${inner}
+    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
+  </Request>
+</Autodiscover>`;
+
+/** An autodiscover POST as Outlook sends it, with `inner` in its Request (or another whole `body`). */
+function discover(inner: string, { url = '/autodiscover/autodiscover.xml', body = OUTLOOK_REQUEST(inner), on = app } = {}) {
+  return on.inject({ method: 'POST', url, headers: { 'content-type': 'text/xml' }, payload: body });
+}
+
 const DOMAIN = 'setup.test';
 // Every character a local part may hold that XML gives a meaning to.
 const QUOTED = `o'neil&sons@${DOMAIN}`;
@@ -51,7 +65,8 @@ t.test('client-config: both protocols with their servers, implicit TLS first', a
   t.equal(config.domain, DOMAIN);
   t.match(config.explanation, /IMAP keeps your mail on the server/);
   t.match(config.explanation, new RegExp(`${username} can use IMAP or POP3`));
-  t.notMatch(response.body, /smtp|outgoing/i, 'no outgoing server is made up');
+  t.equal(config.submission, null, 'no outgoing server is made up');
+  t.match(config.explanation, /outgoing \(SMTP\) server your provider names/);
 });
 
 t.test('client-config marks what the mailbox may not use as disabled, and says so', async (t) => {
@@ -98,6 +113,36 @@ t.test('a server that offers only some ports advertises only those', async (t) =
   t.same(read('autoconfig', autoconfig.body).incoming.map((s: any) => `${s.type} ${s.port}`), ['imap 993']);
 });
 
+t.test('a configured submission server is the outgoing server everywhere', async (t) => {
+  const submission = { host: 'smtp.example.net', port: 587, socketType: 'STARTTLS' as const };
+  const sending = await buildTestApi(t, { publicServers: { ...PUBLIC_SERVERS, submission } });
+  for (const request of [
+    { method: 'POST' as const, url: '/v1/domains', payload: { name: DOMAIN } },
+    { method: 'POST' as const, url: '/v1/mailboxes', payload: { address: `ann@${DOMAIN}`, password: PASSWORD } },
+  ]) {
+    t.equal((await sending.app.inject({ ...request, headers: sending.admin })).statusCode, 201);
+  }
+  const get = (url: string) => sending.app.inject({ method: 'GET', url, headers: sending.admin });
+  const config = (await get(`/v1/mailboxes/ann@${DOMAIN}/client-config`)).json();
+  t.same(config.submission, { server: submission, username: `ann@${DOMAIN}`, authentication: 'password-cleartext' });
+  t.match(config.explanation, /SMTP server smtp.example.net on port 587/);
+
+  const autoconfig = read('autoconfig', (await get(`/mail/config-v1.1.xml?emailaddress=ann@${DOMAIN}`)).body);
+  t.same(autoconfig.outgoing, [
+    { type: 'smtp', hostname: 'smtp.example.net', port: '587', socketType: 'STARTTLS', username: `ann@${DOMAIN}`, authentication: 'password-cleartext' },
+  ]);
+  const autodiscover = await discover(`<EMailAddress>ann@${DOMAIN}</EMailAddress>`, { on: sending.app });
+  t.match(read('autodiscover', autodiscover.body).protocols[2], { Type: 'SMTP', Server: 'smtp.example.net', Port: '587', Encryption: 'TLS' });
+  const profile = read('plist', (await get(`/v1/mailboxes/ann@${DOMAIN}/mobileconfig`)).body).PayloadContent[0];
+  t.match(profile, {
+    OutgoingMailServerHostName: 'smtp.example.net',
+    OutgoingMailServerPortNumber: 587,
+    OutgoingMailServerUseSSL: true,
+    OutgoingMailServerUsername: `ann@${DOMAIN}`,
+    OutgoingPasswordSameAsIncomingPassword: true,
+  });
+});
+
 t.test('mobileconfig: an Apple profile with the IMAP account and no password', async (t) => {
   const response = await app.inject({ method: 'GET', url: `/v1/mailboxes/ann@${DOMAIN}/mobileconfig`, headers: admin });
   t.equal(response.statusCode, 200);
@@ -119,7 +164,7 @@ t.test('mobileconfig: an Apple profile with the IMAP account and no password', a
     IncomingMailServerUsername: `ann@${DOMAIN}`,
     IncomingMailServerAuthentication: 'EmailAuthPassword',
   });
-  t.notOk(Object.keys(mail).some((key) => /Password$/.test(key)), 'no password key');
+  t.notOk(Object.keys(mail).some((key) => /Password$|^Outgoing/.test(key)), 'no password key, no outgoing server made up');
   t.notOk(response.body.includes(PASSWORD), 'the password is nowhere');
   t.not(mail.PayloadUUID, profile.PayloadUUID);
   const again = await app.inject({ method: 'GET', url: `/v1/mailboxes/ann@${DOMAIN}/mobileconfig`, headers: admin });
@@ -163,7 +208,7 @@ for (const path of ['/.well-known/autoconfig/mail/config-v1.1.xml', '/mail/confi
           ['pop3', 'mail.example.net', '995', 'SSL', `ann@${DOMAIN}`, 'password-cleartext'],
           ['pop3', 'mail.example.net', '110', 'STARTTLS', `ann@${DOMAIN}`, 'password-cleartext'],
         ],
-        outgoing: 0,
+        outgoing: [],
       },
     );
     t.match(response.body, /<!-- Mailroom serves IMAP and POP3 only and has no SMTP submission/);
@@ -209,21 +254,9 @@ t.test('autoconfig and autodiscover tell nothing about which mailboxes exist', a
   }
 });
 
-const OUTLOOK_REQUEST = (inner: string) => `<?xml version="1.0" encoding="utf-8"?>
-<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">
-  <Request>
-    ${inner}
-    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>
-  </Request>
-</Autodiscover>`;
-
-function discover(inner: string, url = '/autodiscover/autodiscover.xml', body = OUTLOOK_REQUEST(inner)) {
-  return app.inject({ method: 'POST', url, headers: { 'content-type': 'text/xml' }, payload: body });
-}
-
 t.test('Outlook autodiscover answers IMAP and POP3 Protocol entries, at both spellings', async (t) => {
   for (const url of ['/autodiscover/autodiscover.xml', '/Autodiscover/Autodiscover.xml']) {
-    const response = await discover(`<EMailAddress>Ann@${DOMAIN}</EMailAddress>`, url);
+    const response = await discover(`<EMailAddress>Ann@${DOMAIN}</EMailAddress>`, { url });
     t.equal(response.statusCode, 200, url);
     t.equal(response.headers['content-type'], 'text/xml; charset=utf-8');
     const common = { Server: 'mail.example.net', LoginName: `ann@${DOMAIN}`, DomainRequired: 'off', SPA: 'off', SSL: 'on', AuthRequired: 'on' };
@@ -250,21 +283,17 @@ t.test('autodiscover: unknown domain 404, unreadable request an autodiscover Err
     t.equal(response.headers['content-type'], 'text/xml; charset=utf-8', label);
     t.same(read('autodiscover', response.body), { errorCode: '600', message: 'The request names no valid EMailAddress' }, label);
   }
-  const mobile = await discover(
-    '',
-    undefined,
-    `<Autodiscover><Request><EMailAddress>ann@${DOMAIN}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema></Request></Autodiscover>`,
-  );
+  const mobile = await discover('', {
+    body: `<Autodiscover><Request><EMailAddress>ann@${DOMAIN}</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006</AcceptableResponseSchema></Request></Autodiscover>`,
+  });
   t.equal(mobile.statusCode, 400);
   t.equal(read('autodiscover', mobile.body).errorCode, '601', 'ActiveSync is not served');
   // No XML parser reads the body, so an entity bomb is just text.
-  const bomb = await discover(
-    '',
-    undefined,
-    `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "${'x'.repeat(100)}"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><Autodiscover><Request><EMailAddress>&b;@${DOMAIN}</EMailAddress></Request></Autodiscover>`,
-  );
+  const bomb = await discover('', {
+    body: `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "${'x'.repeat(100)}"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><Autodiscover><Request><EMailAddress>&b;@${DOMAIN}</EMailAddress></Request></Autodiscover>`,
+  });
   t.equal(read('autodiscover', bomb.body).errorCode, '600');
-  const huge = await discover('', undefined, `<EMailAddress>ann@${DOMAIN}</EMailAddress>${' '.repeat(64 * 1024)}`);
+  const huge = await discover('', { body: `<EMailAddress>ann@${DOMAIN}</EMailAddress>${' '.repeat(64 * 1024)}` });
   assertProblem(t, huge, 413, 'body_too_large');
 });
 

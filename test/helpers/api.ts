@@ -8,8 +8,15 @@ import { recordingStream, recordOutput, rememberSecret, rememberSecretsOf } from
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const PASSWORD = 'correct horse battery staple';
-/** What the test API tells mail clients to dial: the usual ports on a public name. */
-export const PUBLIC_SERVERS: PublicServers = { host: 'mail.example.net', imapPort: 143, imapsPort: 993, pop3Port: 110, pop3sPort: 995 };
+/** What the test API tells mail clients to dial: the usual ports on a public name, and no submission server. */
+export const PUBLIC_SERVERS: PublicServers = {
+  host: 'mail.example.net',
+  imapPort: 143,
+  imapsPort: 993,
+  pop3Port: 110,
+  pop3sPort: 995,
+  submission: null,
+};
 
 export interface TestApi {
   app: Api;

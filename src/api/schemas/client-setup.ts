@@ -15,15 +15,24 @@ const ProtocolSetup = Type.Object({
   authentication: Type.Literal('password-cleartext', { description: 'The mailbox password, sent inside TLS' }),
 });
 
+const SubmissionSetup = Type.Object({
+  server: ServerEndpoint,
+  username: Type.String({ description: 'The full mailbox address' }),
+  authentication: Type.Literal('password-cleartext', { description: 'The mailbox password, sent inside TLS' }),
+});
+
 export const ClientConfig = Type.Object(
   {
     address: Type.String(),
     domain: Type.String(),
     imap: ProtocolSetup,
     pop3: ProtocolSetup,
+    submission: Type.Union([SubmissionSetup, Type.Null()], {
+      description: 'The SMTP server for sending (MAILROOM_SUBMISSION_URL); null when none is configured, as Mailroom has no SMTP submission of its own',
+    }),
     explanation: Type.String({ description: 'IMAP and POP3 in plain words, and what this mailbox may use, for a customer' }),
   },
-  { description: 'What to type into a mail client. Mailroom has no SMTP submission, so there is no outgoing server here.' },
+  { description: 'What to type into a mail client' },
 );
 
 export const AutoconfigQuery = Type.Object({

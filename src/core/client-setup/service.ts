@@ -25,11 +25,20 @@ export interface ProtocolSetup {
   authentication: 'password-cleartext';
 }
 
+/** Sending goes through the hosting's own SMTP server, with the same login. */
+export interface SubmissionSetup {
+  server: ServerEndpoint;
+  username: string;
+  authentication: 'password-cleartext';
+}
+
 export interface ClientSetup {
   address: string;
   domain: string;
   imap: ProtocolSetup;
   pop3: ProtocolSetup;
+  /** Null when none is configured: Mailroom itself has no SMTP submission. */
+  submission: SubmissionSetup | null;
   /** Plain words for support staff to paste to a customer. */
   explanation: string;
 }
@@ -58,7 +67,10 @@ function explain(setup: Omit<ClientSetup, 'explanation'>, suspended: boolean): s
         ? `${setup.address} can use ${usable[0]} only.`
         : `${setup.address} can use IMAP or POP3.`;
   const login = `Log in with the full address ${setup.address} and its password; the connection is always encrypted (SSL/TLS or STARTTLS).`;
-  const parts = [ABOUT_PROTOCOLS, access, login];
+  const sending = setup.submission
+    ? `To send mail, use the SMTP server ${setup.submission.server.host} on port ${setup.submission.server.port} with the same login.`
+    : 'Sending mail goes through the outgoing (SMTP) server your provider names, set by hand.';
+  const parts = [ABOUT_PROTOCOLS, access, login, sending];
   if (suspended) parts.push('The mailbox is suspended: logins are refused until it is reactivated.');
   return parts.join(' ');
 }
@@ -84,7 +96,13 @@ export function createClientSetupService(db: Database, mailboxes: MailboxService
       username: address,
       authentication: 'password-cleartext',
     });
-    const setup = { address, domain, imap: protocol(allowed.imap, imapServers), pop3: protocol(allowed.pop3, pop3Servers) };
+    const setup = {
+      address,
+      domain,
+      imap: protocol(allowed.imap, imapServers),
+      pop3: protocol(allowed.pop3, pop3Servers),
+      submission: servers.submission && { server: servers.submission, username: address, authentication: 'password-cleartext' as const },
+    };
     return { ...setup, explanation: explain(setup, suspended) };
   }
 
