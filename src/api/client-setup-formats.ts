@@ -74,7 +74,9 @@ function outlookProtocol(type: string, server: ServerEndpoint, username: string)
 
 /** Outlook's plain-old-XML autodiscover answer: one Protocol per usable protocol, its preferred server. */
 export function autodiscoverXml(setup: ClientSetup): string {
-  const protocols = usable(setup).map(({ protocol, servers, username }) => outlookProtocol(protocol === 'imap' ? 'IMAP' : 'POP3', servers[0]!, username));
+  const protocols = usable(setup).map(({ protocol, servers, username }) =>
+    outlookProtocol(protocol === 'imap' ? 'IMAP' : 'POP3', servers[0]!, username),
+  );
   const { submission } = setup;
   const outgoing = submission ? outlookProtocol('SMTP', submission.server, submission.username) : '';
   const note = submission ? '' : `    <!-- ${NO_SUBMISSION} -->\n`;
@@ -134,7 +136,9 @@ export function mobileconfigPlist(setup: ClientSetup): string {
       <key>OutgoingPasswordSameAsIncomingPassword</key>
       <true/>`
     : '';
-  const description = submission ? `Mail for ${setup.address}.` : `Receives mail for ${setup.address}. ${NO_SUBMISSION}`;
+  const description = submission
+    ? `Mail for ${setup.address}.`
+    : `Receives mail for ${setup.address}. Set the outgoing (SMTP) server your provider names by hand.`;
   const address = escapeXml(setup.address);
   const id = createHash('sha256').update(setup.address).digest('hex').slice(0, 16);
   return `<?xml version="1.0" encoding="UTF-8"?>
