@@ -297,6 +297,15 @@ t.test('autodiscover: unknown domain 404, unreadable request an autodiscover Err
   assertProblem(t, huge, 413, 'body_too_large');
 });
 
+t.test('autoconfig and autodiscover count against the client address limit, so domains cannot be probed fast', async (t) => {
+  const limited = await buildTestApi(t, { limits: { perIp: 2, perKey: 0, maxEventLoopDelayMs: 0 } });
+  const autoconfig = () => limited.app.inject({ method: 'GET', url: '/mail/config-v1.1.xml?emailaddress=ann@probe.test' });
+  t.equal((await autoconfig()).statusCode, 404);
+  t.equal((await discover('<EMailAddress>ann@probe.test</EMailAddress>', { on: limited.app })).statusCode, 404);
+  assertProblem(t, await autoconfig(), 429, 'rate_limited');
+  assertProblem(t, await discover('<EMailAddress>ann@probe.test</EMailAddress>', { on: limited.app }), 429, 'rate_limited');
+});
+
 t.test('`mailroom serve` tells the public name and ports it is configured with, not its bind address', async (t) => {
   const token = 'client-setup-admin-token-0123';
   // The mail listeners are off here; a proxy in front is what clients dial.

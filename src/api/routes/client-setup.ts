@@ -71,6 +71,7 @@ export async function clientSetupRoutes(app: Api, { services }: { services: Serv
     app.get(
       url,
       {
+        config: { addressLimited: true },
         schema: {
           tags,
           summary: 'Thunderbird autoconfiguration for an address of a domain served here',
@@ -94,6 +95,7 @@ export async function clientSetupRoutes(app: Api, { services }: { services: Serv
     app.post(
       url,
       {
+        config: { addressLimited: true },
         schema: {
           tags,
           summary: 'Outlook autodiscover (plain old XML) for an address of a domain served here',
