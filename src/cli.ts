@@ -27,8 +27,8 @@ const USAGE = `usage: mailroom <command> [arguments]
 
 ${GROUPS.map(groupUsage).join('\n')}
 The api-keys, domains and mailboxes commands work on the database directly (no server needed)
-and take --json: the result exactly as the REST API returns it (nothing for delete, revoke and
-set-password); a refusal is then one JSON line {code, message, ...} on stderr.
+and take --json: the result exactly as the REST API returns it (nothing for delete, revoke,
+set-password and unlock); a refusal is then one JSON line {code, message, ...} on stderr.
 Lists print every item, fetched 500 at a time; --limit N (1-500) prints one page of at most
 N items and its nextCursor, which --cursor continues from.
 SIZE is bytes or a number with K, M, G or T (1024-based), e.g. 500K, 20M, 1.5G; 'unlimited'
@@ -51,14 +51,30 @@ async function serve(args: string[]) {
   const parts = only === undefined ? PARTS : only.split(',').map((p) => p.trim());
   const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
   if (unknown.length > 0) throw new UsageError(`unknown part ${unknown.join(', ')}; available: ${PARTS.join(', ')}`, USAGE);
-  const running = await start(loadConfig(), parts as Part[]);
-  const stop = () => {
-    // A second signal, or a close that hangs, ends the process anyway.
-    setTimeout(() => process.exit(1), 10_000).unref();
-    running.close().then(() => process.exit(0), () => process.exit(1));
+  const config = loadConfig();
+  const running = await start(config, parts as Part[]);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    // A second signal, or a close that outlasts the deadline, ends the process anyway.
+    if (stopping) {
+      process.stderr.write(`mailroom: ${signal} again; exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    setTimeout(() => {
+      process.stderr.write(`mailroom: not stopped within ${config.shutdownTimeoutMs / 1000} s; exiting now\n`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    running.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`mailroom: stopping failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   process.on('SIGHUP', () => void running.reloadTls());
 }
 

@@ -41,6 +41,14 @@ export interface Config {
   maxConnectionsPerMailbox: number;
   /** Failed logins after which a POP3 or IMAP connection is closed. */
   maxAuthFailures: number;
+  /** Failed logins from one client address (an IPv6 /64) that lock it out, on every gateway (0: never). */
+  loginFailuresPerIp: number;
+  /** Failed logins to one mailbox, from any address, that lock it out, even for its right password (0: never). */
+  loginFailuresPerMailbox: number;
+  /** How long failed logins are counted, and how long a lockout lasts. */
+  loginLockSeconds: number;
+  /** Longest delay (ms) before a failed login is answered, growing once an address has half its failures. */
+  loginMaxDelayMs: number;
   /** POP3 inactivity timer; RFC 1939 asks for at least ten minutes. */
   pop3IdleTimeoutMs: number;
   /** IMAP autologout timer; RFC 3501 asks for at least thirty minutes. */
@@ -51,6 +59,8 @@ export interface Config {
   lmtpTimeoutMs: number;
   /** Whether IMAP takes passwords without TLS from addresses other than loopback. */
   allowPlaintextAuth: boolean;
+  /** How long `serve` may take to stop after SIGTERM (sessions told, deliveries finished) before it exits anyway. */
+  shutdownTimeoutMs: number;
 }
 
 export interface PublicServers {
@@ -241,11 +251,19 @@ export function loadConfig(env: Env = process.env): Config {
     // Dovecot's mail_max_userip_connections: one misbehaving device cannot take them all.
     maxConnectionsPerMailbox: integer(env, 'MAILROOM_MAX_CONNECTIONS_PER_MAILBOX', 10, 1, 10_000),
     maxAuthFailures: integer(env, 'MAILROOM_MAX_AUTH_FAILURES', 3, 1, 100),
+    // Stricter per address than per mailbox: one source guessing is stopped first, while spraying
+    // one mailbox from many addresses still locks it in the end.
+    loginFailuresPerIp: integer(env, 'MAILROOM_LOGIN_FAILURES_PER_IP', 20, 0, 100_000),
+    loginFailuresPerMailbox: integer(env, 'MAILROOM_LOGIN_FAILURES_PER_MAILBOX', 50, 0, 100_000),
+    loginLockSeconds: integer(env, 'MAILROOM_LOGIN_LOCK_SECONDS', 900, 1, 86_400),
+    loginMaxDelayMs: integer(env, 'MAILROOM_LOGIN_MAX_DELAY', 5000, 0, 60_000),
     pop3IdleTimeoutMs: integer(env, 'MAILROOM_POP3_IDLE_TIMEOUT', 600, 600, 86_400) * 1000,
     imapIdleTimeoutMs: integer(env, 'MAILROOM_IMAP_IDLE_TIMEOUT', 1800, 1800, 86_400) * 1000,
     loginTimeoutMs: integer(env, 'MAILROOM_LOGIN_TIMEOUT', 60, 1, 3600) * 1000,
     // RFC 5321 §4.5.3.2.7 gives a client 5 minutes between commands.
     lmtpTimeoutMs: integer(env, 'MAILROOM_LMTP_TIMEOUT', 300, 10, 3600) * 1000,
     allowPlaintextAuth: flag(env, 'MAILROOM_ALLOW_PLAINTEXT_AUTH'),
+    // Under the 30 s a container orchestrator waits before it kills.
+    shutdownTimeoutMs: integer(env, 'MAILROOM_SHUTDOWN_TIMEOUT', 25, 1, 3600) * 1000,
   };
 }

@@ -13,8 +13,11 @@ export interface GatewayLog {
 /** What the POP3 and IMAP doors of one process share: the change feed, maildrop locks, the session list. */
 export interface Gateway {
   feed: ChangeFeed;
-  /** Exclusive POP3 access to a mailbox across every process; null when another session has it. */
-  lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null>;
+  /**
+   * Exclusive POP3 access to a mailbox across every process; null when another session has it.
+   * onLost runs if the lock vanishes while held (the database restarted): the holder must stop.
+   */
+  lockMaildrop(accountId: number, onLost: () => void): Promise<(() => Promise<void>) | null>;
   /** Refused with too_many_connections when `maxPerAddress` sessions of the mailbox and address are live. */
   registerSession(session: NewSession, maxPerAddress?: number): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -26,12 +29,18 @@ export async function startGateway(
   options: { databaseUrl: string | null; log: GatewayLog },
 ): Promise<Gateway> {
   const { log } = options;
+  const holders = new Map<number, () => void>();
   const locks =
     options.databaseUrl === null
       ? inProcessLocks()
-      : postgresLocks(options.databaseUrl, () =>
-          log.error({}, 'the maildrop lock session was lost; POP3 locks of this process are void until sessions end'),
-        );
+      : postgresLocks(options.databaseUrl, (keys) => {
+          log.warn({ sessions: keys.length }, 'the maildrop lock session was lost; the POP3 sessions holding locks are ended');
+          for (const key of keys) {
+            const onLost = holders.get(key);
+            holders.delete(key);
+            onLost?.();
+          }
+        });
   const feed = createChangeFeed(database, log);
   // Subscribed for the gateway's lifetime, so the feed's LISTEN session stays open: otherwise a
   // lone login opens it and its logout closes it again (~9 ms a login).
@@ -39,12 +48,20 @@ export async function startGateway(
   const gatewayId = await services.sessions.startGateway();
   const heartbeat = setInterval(() => {
     services.sessions.heartbeat(gatewayId).catch((error) => log.warn({ err: loggable(error) }, 'gateway heartbeat failed'));
+    services.loginThrottle.forgetExpired().catch((error) => log.warn({ err: loggable(error) }, 'forgetting old failed logins failed'));
   }, GATEWAY_HEARTBEAT_MS);
   heartbeat.unref();
   return {
     feed,
-    async lockMaildrop(accountId) {
-      return (await locks.tryLock(accountId)) ? () => locks.unlock(accountId) : null;
+    async lockMaildrop(accountId, onLost) {
+      if (!(await locks.tryLock(accountId))) return null;
+      holders.set(accountId, onLost);
+      return async () => {
+        // A lost lock may have been taken again since, by another session: that one is not ours to free.
+        if (holders.get(accountId) !== onLost) return;
+        holders.delete(accountId);
+        await locks.unlock(accountId);
+      };
     },
     async registerSession(session, maxPerAddress) {
       const id = await services.sessions.register(gatewayId, session, maxPerAddress);

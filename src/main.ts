@@ -51,6 +51,12 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
     passwordPolicy: { minLength: config.passwordMinLength },
     bootstrapToken: config.adminToken,
     maxMessageSize: config.maxMessageSize,
+    loginThrottle: {
+      failuresPerIp: config.loginFailuresPerIp,
+      failuresPerMailbox: config.loginFailuresPerMailbox,
+      lockSeconds: config.loginLockSeconds,
+      maxDelayMs: config.loginMaxDelayMs,
+    },
     publicServers: config.publicServers,
   });
 }
@@ -71,20 +77,24 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   let gateway: Gateway | null = null;
   let tls: TlsCertificate | null = null;
   const mailDoors: { close(): Promise<void> }[] = [];
-  // Doors stop before the database closes, so a delivery in progress can still commit and be answered.
+  // Doors stop before the database closes, so a delivery in progress can still commit and be
+  // answered; each door stops accepting at once, tells its sessions goodbye and waits for them.
   const close = async () => {
-    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close())]);
+    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close()), app.close()]);
     await gateway?.close();
-    await app.close();
     await database.close();
   };
   try {
-    if (parts.includes('api') && config.httpPort !== null) {
-      urls.api = await app.listen({ host: config.host, port: config.httpPort });
-    }
     if (parts.includes('lmtp') && config.lmtpPort !== null) {
       lmtp = await startLmtpServer(
-        { services, maxMessageSize: config.maxMessageSize, socketTimeout: config.lmtpTimeoutMs, logger: app.log.child({ part: 'lmtp' }) },
+        {
+          services,
+          maxMessageSize: config.maxMessageSize,
+          socketTimeout: config.lmtpTimeoutMs,
+          logger: app.log.child({ part: 'lmtp' }),
+          // A transaction cut before its reply could be stored and then retried: the shutdown deadline rules.
+          closeTimeout: config.shutdownTimeoutMs,
+        },
         config.host,
         config.lmtpPort,
       );
@@ -139,11 +149,12 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
             mail: services.mail,
             lockMaildrop: gateway.lockMaildrop,
             registerSession: gateway.registerSession,
-            subscribe: (listener) => gateway!.feed.subscribe(listener),
+            subscribe: (listener, onResync) => gateway!.feed.subscribe(listener, onResync),
             idleTimeoutMs: config.pop3IdleTimeoutMs,
             loginTimeoutMs: config.loginTimeoutMs,
             lineTimeoutMs: LINE_TIMEOUT_MS,
             maxAuthFailures: config.maxAuthFailures,
+            allowPlaintextAuth: config.allowPlaintextAuth,
             log: app.log.child({ part: 'pop3' }),
           },
         });
@@ -151,6 +162,10 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
         if (pop3.ports.pop3 !== undefined) urls.pop3 = `pop3://${config.host}:${pop3.ports.pop3}`;
         if (pop3.ports.pop3s !== undefined) urls.pop3s = `pop3s://${config.host}:${pop3.ports.pop3s}`;
       }
+    }
+    // Last, so /readyz answers only once every door is listening.
+    if (parts.includes('api') && config.httpPort !== null) {
+      urls.api = await app.listen({ host: config.host, port: config.httpPort });
     }
   } catch (error) {
     await close();

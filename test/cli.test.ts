@@ -18,6 +18,7 @@ const PASSWORD = 'Correct horse battery 7';
 const NEW_PASSWORD = 'another long passphrase 8';
 const WEAK_PASSWORD = 'Weakpw1';
 const ACTOR = { id: 'cli', name: `cli:${userInfo().username}` };
+const ACTOR_ALL = { id: 'test', name: 'test', domains: null };
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 
@@ -228,7 +229,7 @@ t.test('domains, mailboxes and API keys from create to delete', async (t) => {
       const [row] = await db.select().from(accounts).where(eq(accounts.address, 'ann@example.com'));
       t.ok((await verifyPassword(row!.passwordHash, NEW_PASSWORD)).valid, 'the new password verifies');
       t.notOk((await verifyPassword(row!.passwordHash, PASSWORD)).valid, 'the old one no longer does');
-      const events = await services.audit.list({ target: 'ann@example.com' }, { limit: 10 }, { id: 'test', name: 'test', domains: null });
+      const events = await services.audit.list({ target: 'ann@example.com' }, { limit: 10 }, ACTOR_ALL);
       t.same(
         events.items.map((e) => [e.action, e.actor]),
         [
@@ -250,6 +251,24 @@ t.test('domains, mailboxes and API keys from create to delete', async (t) => {
     const shown = ok(t, await run(['mailboxes', 'show', 'ann@example.com', '--json']), 'show');
     t.match(shown, { status: 'suspended', protocols: { imap: false, pop3: true }, quota: { storageBytes: null, messages: 75 } });
     t.equal(ok(t, await run(['mailboxes', 'unsuspend', 'ann@example.com', '--json']), 'unsuspend').status, 'active');
+  });
+
+  await t.test('unlocking a mailbox locked by failed logins', async (t) => {
+    const locked = await cli.withDatabase(async (services) => {
+      for (let i = 1; i <= 50; i++) {
+        await services.loginThrottle.failed({ ip: `192.0.2.${i}`, protocol: 'imap', mailbox: 'bob@example.com' });
+      }
+      return services.loginThrottle.get('bob@example.com', ACTOR_ALL);
+    });
+    t.equal(locked.locked, true, 'locked at the default 50 failures');
+    t.equal(ok(t, await run(['mailboxes', 'unlock', 'bob@example.com', '--json']), 'unlock --json'), undefined);
+    const again = await run(['mailboxes', 'unlock', 'bob@example.com']);
+    t.same([again.code, again.stdout], [0, 'lifted the login lockout of bob@example.com\n']);
+    await cli.withDatabase(async (services) => {
+      t.same(await services.loginThrottle.get('bob@example.com', ACTOR_ALL), { locked: false, lockedUntil: null, recentFailures: 0 });
+      const [event] = (await services.audit.list({ target: 'bob@example.com' }, { limit: 1 }, ACTOR_ALL)).items;
+      t.match(event, { action: 'mailbox.login_lockout.clear', actor: ACTOR });
+    });
   });
 
   await t.test('deleting', async (t) => {

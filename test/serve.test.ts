@@ -2,20 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { LineClient } from './helpers/line-client.js';
 import { freshDatabaseUrl } from './helpers/database.js';
-import { freePort, startServer } from './helpers/server.js';
+import { mailPorts, startServer } from './helpers/server.js';
 
 const ADMIN = 'serve-test-admin-token';
 const PASSWORD = 'correct horse battery staple';
-
-async function mailPorts() {
-  return {
-    MAILROOM_IMAP_PORT: String(await freePort()),
-    MAILROOM_IMAPS_PORT: String(await freePort()),
-    MAILROOM_POP3_PORT: String(await freePort()),
-    MAILROOM_POP3S_PORT: String(await freePort()),
-    MAILROOM_LMTP_PORT: String(await freePort()),
-  };
-}
 
 async function api(url: string, method: string, path: string, body?: unknown) {
   const response = await fetch(`${url}${path}`, {

@@ -18,6 +18,7 @@ import { clientSetupRoutes } from './routes/client-setup.js';
 import { domainRoutes } from './routes/domains.js';
 import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
+import { loginLockoutRoutes } from './routes/login-lockout.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
 import { mboxRoutes } from './routes/mbox.js';
 import { messageRoutes } from './routes/messages.js';
@@ -85,7 +86,7 @@ export async function buildApp({
   await installLimits(app, limits);
   installAuth(app, services);
   installIdempotency(app, services);
-  installMetrics(app);
+  installMetrics(app, services.metrics);
 
   await app.register(swagger, {
     openapi: {
@@ -104,7 +105,18 @@ export async function buildApp({
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  for (const routes of [healthRoutes, domainRoutes, mailboxRoutes, folderRoutes, apiKeyRoutes, auditEventRoutes, sessionRoutes, clientSetupRoutes]) {
+  const plainRoutes = [
+    healthRoutes,
+    domainRoutes,
+    mailboxRoutes,
+    folderRoutes,
+    apiKeyRoutes,
+    auditEventRoutes,
+    sessionRoutes,
+    loginLockoutRoutes,
+    clientSetupRoutes,
+  ];
+  for (const routes of plainRoutes) {
     await app.register(routes, { services });
   }
   // Each registers its own body parser, seen by its own routes only.

@@ -138,6 +138,19 @@ export const mailboxes: Group = {
     update('suspend', '', 'refuse logins to the mailbox until it is unsuspended', () => ({ status: 'suspended' })),
     update('unsuspend', '', 'make a suspended mailbox active again', () => ({ status: 'active' })),
     {
+      name: 'unlock',
+      synopsis: '<address>',
+      summary: 'lift a lockout after too many failed logins, so the right password works again',
+      positionals: ['address'],
+      prepare(input) {
+        const address = input.arg('address');
+        return async (services, actor) => {
+          await services.loginThrottle.clear(address, actor);
+          return { text: `lifted the login lockout of ${address}\n` };
+        };
+      },
+    },
+    {
       name: 'delete',
       synopsis: '<address>',
       summary: 'delete a mailbox and all its mail',

@@ -72,3 +72,24 @@ export function loggable(error: unknown): unknown {
   // Not its stack either: that starts with the message.
   return new Error(`Failed query: ${error.query}`, { cause: error.cause });
 }
+
+/** Socket errors of a database connection that cannot be opened or was lost. */
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** What pg and its pool say, without a code, when a connection dies, times out or is unusable. */
+const CONNECTION_MESSAGES =
+  /^(Connection terminated|timeout expired|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed)/;
+
+/**
+ * True when error means the database could not be reached, or the connection was lost mid-query
+ * (restart, network): the request may succeed later, so doors answer "try again" (503, 451,
+ * [UNAVAILABLE], [SYS/TEMP]) rather than report a bug. SQLSTATE class 08 is a connection
+ * exception; 57P01-57P03 a server shutting down or starting; 53300 too many connections.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let cause = error; cause instanceof Error; cause = cause.cause) {
+    const code = (cause as { code?: unknown }).code;
+    if (typeof code === 'string' && (/^08|^57P0[123]$|^53300$/.test(code) || CONNECTION_ERRNOS.has(code))) return true;
+    if (CONNECTION_MESSAGES.test(cause.message)) return true;
+  }
+  return false;
+}

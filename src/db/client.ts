@@ -38,6 +38,11 @@ export type Unlisten = () => Promise<void>;
 const migrationsFolder = fileURLToPath(new URL('../../migrations', import.meta.url));
 /** Several processes starting at once on one database take turns applying migrations. */
 const MIGRATION_LOCK_ID = 0x6d61696c;
+/**
+ * How long opening a connection may take. A server that is down refuses at once; an unreachable
+ * one answers nothing, and without a bound every query would wait for it forever.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
 /** A lost listener session retries at this delay, doubling up to the cap. */
 const RECONNECT_DELAY_MIN_MS = 100;
 const RECONNECT_DELAY_MAX_MS = 5_000;
@@ -88,7 +93,8 @@ function once(fn: () => Promise<void>): () => Promise<void> {
 }
 
 function connectPostgres(url: string, poolSize: number): DatabaseHandle {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // The timeout also bounds the wait for a free client, so a request fails rather than queue forever.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, keepAlive: true, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle client losing its server must not crash the process; the next query reports it.
   pool.on('error', () => {});
   return {
@@ -130,7 +136,7 @@ async function listenPostgres(
 
   async function openSession(): Promise<pg.Client> {
     // keepAlive and the timeout: a silently dead network must not leave the feed mute forever.
-    const client = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     // An error on an open session is followed by 'end' once the socket is closed.
     client.on('error', () => void client.end().catch(() => {}));
     client.on('notification', (message) => {

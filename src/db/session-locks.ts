@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { CONNECT_TIMEOUT_MS } from './client.js';
 
 /**
  * Exclusive locks that vanish with the process holding them: a crashed gateway never leaves a
@@ -31,24 +32,26 @@ export function inProcessLocks(): SessionLocks {
 
 /**
  * Postgres advisory locks on one session of this process's own. Postgres frees them when that
- * session ends, which a crash ends too. If the session is lost while the process lives, every
- * lock is gone at once: onLost tells the holders to stop (the next lock opens a new session).
+ * session ends, which a crash ends too. If the session is lost while the process lives (a
+ * database restart), every lock is gone at once: onLost names the keys, so their holders stop
+ * (the next lock opens a new session).
  * Advisory locks are re-entrant within a session, so this process's own holders are tracked too.
  */
-export function postgresLocks(url: string, onLost: () => void): SessionLocks {
+export function postgresLocks(url: string, onLost: (keys: number[]) => void): SessionLocks {
   const held = new Set<number>();
   let session: Promise<pg.Client> | undefined;
 
   function open(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     const opening = client.connect().then(() => client);
     client.on('error', () => void client.end().catch(() => {}));
     client.once('end', () => {
       if (session !== opening) return;
       session = undefined;
       if (held.size > 0) {
+        const lost = [...held];
         held.clear();
-        onLost();
+        onLost(lost);
       }
     });
     opening.catch(() => {

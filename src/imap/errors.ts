@@ -1,5 +1,5 @@
 import { LoginError } from '../core/auth/login.js';
-import { DomainError } from '../core/errors.js';
+import { DomainError, isDatabaseUnavailable } from '../core/errors.js';
 
 const FORBIDDEN_CODES: Record<string, string> = { privacy_required: 'PRIVACYREQUIRED', too_many_connections: 'LIMIT' };
 
@@ -10,8 +10,12 @@ const FORBIDDEN_CODES: Record<string, string> = { privacy_required: 'PRIVACYREQU
 export function imapAnswer(error: unknown): { status: 'NO' | 'BAD'; text: string } | null {
   if (error instanceof LoginError) {
     if (error.refusal === 'invalid_credentials') return { status: 'NO', text: '[AUTHENTICATIONFAILED] Authentication failed' };
+    // As Dovecot answers a temporary authentication failure: clients keep the password and retry later.
+    if (error.refusal === 'locked_out') return { status: 'NO', text: `[UNAVAILABLE] ${error.message}` };
     return { status: 'NO', text: `[CONTACTADMIN] ${error.message}` };
   }
+  // Not a bug to log: the database is restarting or out of reach, and the client may retry.
+  if (isDatabaseUnavailable(error)) return { status: 'NO', text: '[UNAVAILABLE] The mail store is unavailable for a moment; try again later' };
   if (!(error instanceof DomainError)) return null;
   switch (error.kind) {
     case 'quota_exceeded':

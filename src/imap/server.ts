@@ -17,12 +17,14 @@ export interface ImapOptions {
 
 export interface ImapServer {
   ports: { imap?: number; imaps?: number };
+  /** Stops accepting, tells every session BYE, lets commands in progress end, then cuts what is left. */
   close(): Promise<void>;
 }
 
 const REFUSAL = '* BYE [UNAVAILABLE] Too many connections from your address\r\n';
 
-async function serve(session: ImapSession): Promise<void> {
+/** One connection's session, from greeting to close. */
+export async function serve(session: ImapSession): Promise<void> {
   const { connection, context } = session;
   connection.setIdleTimeout(context.limits.idleTimeoutMs, () => session.bye('Autologout; idle for too long'));
   connection.setLineTimeout(context.limits.lineTimeoutMs, () => session.bye('Command line took too long to arrive'));
@@ -46,6 +48,7 @@ async function serve(session: ImapSession): Promise<void> {
 
 /** The IMAP door (RFC 3501 and the extensions in CAPABILITY), on one or two ports. */
 export async function startImap(options: ImapOptions): Promise<ImapServer> {
+  const sessions = new Map<ImapSession, Promise<void>>();
   const pair = await listenPair({
     host: options.host,
     port: options.port,
@@ -56,8 +59,19 @@ export async function startImap(options: ImapOptions): Promise<ImapServer> {
     refusal: REFUSAL,
     onConnection(socket) {
       const session = new ImapSession(new Connection(socket, options.context.limits.maxLineLength), options.context);
-      serve(session).catch((error) => options.context.log.warn({ err: loggable(error) }, 'imap session failed'));
+      const served = serve(session)
+        .catch((error) => options.context.log.warn({ err: loggable(error) }, 'imap session failed'))
+        .finally(() => sessions.delete(session));
+      sessions.set(session, served);
     },
   });
-  return { ports: { imap: pair.plain, imaps: pair.secure }, close: pair.close };
+  return {
+    ports: { imap: pair.plain, imaps: pair.secure },
+    async close() {
+      pair.stop();
+      for (const session of sessions.keys()) session.bye('Server shutting down');
+      await Promise.all(sessions.values());
+      await pair.close();
+    },
+  };
 }

@@ -88,8 +88,7 @@ export class ImapSession {
 
   /** Plaintext credentials are refused off loopback unless TLS is on or allowed by config. */
   get mayLogin(): boolean {
-    const loopback = /^(127\.|::1$)/.test(this.connection.remoteAddress);
-    return this.connection.secure || loopback || this.context.limits.allowPlaintextAuth;
+    return this.connection.secure || this.connection.loopback || this.context.limits.allowPlaintextAuth;
   }
 
   capabilities(): string[] {
@@ -120,7 +119,11 @@ export class ImapSession {
     this.release.unshift(
       await gateway.feed.subscribe(
         (change) => this.onChange(change),
-        () => this.markChanged(),
+        // Changes may have been missed while the feed was away: the folder and the account alike.
+        () => {
+          this.markChanged();
+          void this.recheckAccount();
+        },
       ),
     );
   }
@@ -208,6 +211,8 @@ export class ImapSession {
     } catch (error) {
       // Another session deleted the folder this one has open; there is no view left to keep (as Dovecot).
       if (error instanceof NotFoundError) return this.bye('The selected folder was deleted');
+      // Still owed: the next sync point tries again (the database may be back by then).
+      this.folderChanged = true;
       throw error;
     }
     let deferred = false;

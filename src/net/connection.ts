@@ -31,6 +31,8 @@ export class Connection {
   /** Runs while a begun line is awaited. */
   private lineTimer: NodeJS.Timeout | null = null;
   readonly remoteAddress: string;
+  /** From this host: plaintext credentials cannot be sniffed on the way. */
+  readonly loopback: boolean;
 
   constructor(
     socket: Socket,
@@ -38,6 +40,7 @@ export class Connection {
   ) {
     this.socket = socket;
     this.remoteAddress = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    this.loopback = /^(127\.|::1$)/.test(this.remoteAddress);
     // Answers and pushed updates go out at once; Nagle's algorithm held IDLE pushes for ~40 ms.
     socket.setNoDelay(true);
     this.attach(socket);

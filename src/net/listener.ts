@@ -18,6 +18,9 @@ export interface ListenerOptions {
 export interface Listener {
   /** The port bound (the one asked for, or the one the system chose for 0). */
   port: number;
+  /** Stops accepting; the connections already open go on. */
+  stop(): void;
+  /** Stops accepting and cuts the connections still open. */
   close(): Promise<void>;
 }
 
@@ -66,10 +69,15 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     });
   });
   const address = server.address();
+  const closed = new Promise<void>((resolve) => server.once('close', resolve));
+  const stop = () => {
+    if (server.listening) server.close();
+  };
   return {
     port: typeof address === 'object' && address !== null ? address.port : options.port,
+    stop,
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      stop();
       for (const socket of open) socket.destroy();
       await closed;
     },
@@ -81,6 +89,7 @@ export interface PortPair {
   plain?: number;
   /** The implicit-TLS port; undefined when off. */
   secure?: number;
+  stop(): void;
   close(): Promise<void>;
 }
 
@@ -90,6 +99,7 @@ export async function listenPair(
 ): Promise<PortPair> {
   const listeners: Listener[] = [];
   const pair: PortPair = {
+    stop: () => listeners.forEach((listener) => listener.stop()),
     close: async () => {
       await Promise.all(listeners.map((listener) => listener.close()));
     },

@@ -14,13 +14,16 @@ export interface Pop3Command {
 
 const AUTHORIZATION: readonly State[] = ['authorization'];
 const TRANSACTION: readonly State[] = ['transaction'];
+/** Dovecot's words for the same refusal, which clients already show their users. */
+const PLAINTEXT_REFUSED = '[AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections';
 
 function capabilities(session: Pop3Session): string[] {
   const before = session.state === 'authorization';
   return [
     'TOP',
     'UIDL',
-    ...(before ? ['USER', 'SASL PLAIN'] : []),
+    // Not offered where credentials would be refused (as IMAP's LOGINDISABLED, RFC 2595 §4).
+    ...(before && session.mayLogin ? ['USER', 'SASL PLAIN'] : []),
     'RESP-CODES',
     'AUTH-RESP-CODE',
     'PIPELINING',
@@ -48,11 +51,13 @@ async function logIn(session: Pop3Session, address: string, password: string): P
   } catch (error) {
     if (error instanceof LoginError) {
       // Unknown address and wrong password read the same; suspension and POP3 being off are told.
-      return failLogin(session, `[AUTH] ${error.message}`);
+      // A lockout is temporary (RFC 3206 SYS/TEMP, as Dovecot answers): the client keeps the password.
+      return failLogin(session, `[${error.refusal === 'locked_out' ? 'SYS/TEMP' : 'AUTH'}] ${error.message}`);
     }
     throw error;
   }
-  const unlock = await context.lockMaildrop(account.accountId);
+  // Without the lock another session could change the maildrop under this one's listing.
+  const unlock = await context.lockMaildrop(account.accountId, () => session.end('The mailbox lock was lost; log in again'));
   if (!unlock) {
     session.err('[IN-USE] Another POP3 session has this mailbox open');
     return;
@@ -71,15 +76,21 @@ async function logIn(session: Pop3Session, address: string, password: string): P
       await context.registerSession({ accountId: account.accountId, protocol: 'pop3', remoteIp: connection.remoteAddress, tls: connection.secure }),
     );
     release.unshift(
-      await context.subscribe((change) => {
-        if (change.accountId !== account.accountId) return;
-        if (change.kind === 'account') {
-          if (change.reason === 'sessions') connection.close();
-          else void recheck(session, account);
-        } else if (change.kind === 'folders' || change.folderId === inbox.id) {
+      await context.subscribe(
+        (change) => {
+          if (change.accountId !== account.accountId) return;
+          if (change.kind === 'account') {
+            if (change.reason === 'sessions') connection.close();
+            else void recheck(session, account);
+          } else if (change.kind === 'folders' || change.folderId === inbox.id) {
+            reader.forget();
+          }
+        },
+        () => {
           reader.forget();
-        }
-      }),
+          void recheck(session, account);
+        },
+      ),
     );
     maildrop = { account, inboxId: inbox.id, messages, reader, release };
   } catch (error) {
@@ -164,6 +175,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
   USER: {
     states: AUTHORIZATION,
     run(session, argument) {
+      if (!session.mayLogin) return session.err(PLAINTEXT_REFUSED);
       if (argument.length === 0) return session.err('USER needs a mailbox address');
       session.user = argument;
       session.ok('Send PASS');
@@ -173,6 +185,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
   PASS: {
     states: AUTHORIZATION,
     async run(session, argument) {
+      if (!session.mayLogin) return session.err(PLAINTEXT_REFUSED);
       if (session.user === null) return session.err('Send USER first');
       const user = session.user;
       session.user = null;
@@ -184,7 +197,8 @@ export const COMMANDS: Record<string, Pop3Command> = {
     states: AUTHORIZATION,
     async run(session, argument) {
       const [mechanism = '', initial] = argument.split(' ');
-      if (mechanism === '') return session.multiline('Mechanisms follow', ['PLAIN']);
+      if (mechanism === '') return session.multiline('Mechanisms follow', session.mayLogin ? ['PLAIN'] : []);
+      if (!session.mayLogin) return session.err(PLAINTEXT_REFUSED);
       if (mechanism.toUpperCase() !== 'PLAIN') return session.err('Only SASL PLAIN is offered');
       let response = initial;
       if (response === undefined) {

@@ -17,6 +17,7 @@ export interface Pop3Options {
 
 export interface Pop3Server {
   ports: { pop3?: number; pop3s?: number };
+  /** Stops accepting, ends every session (a QUIT in progress finishes first), then cuts what is left. */
   close(): Promise<void>;
 }
 
@@ -25,6 +26,7 @@ const REFUSAL = '-ERR [SYS/TEMP] Too many connections from your address\r\n';
 /** The POP3 door: RFC 1939 with CAPA, STLS, SASL PLAIN and response codes, on one or two ports. */
 export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
   const context: Pop3Context = { ...options.context, tls: options.tls };
+  const sessions = new Map<Pop3Session, Promise<void>>();
   const pair = await listenPair({
     host: options.host,
     port: options.port,
@@ -35,8 +37,20 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     refusal: REFUSAL,
     onConnection(socket) {
       const session = new Pop3Session(new Connection(socket, MAX_LINE), context);
-      session.run().catch((error) => options.context.log.warn({ err: loggable(error) }, 'pop3 session failed'));
+      const served = session
+        .run()
+        .catch((error) => options.context.log.warn({ err: loggable(error) }, 'pop3 session failed'))
+        .finally(() => sessions.delete(session));
+      sessions.set(session, served);
     },
   });
-  return { ports: { pop3: pair.plain, pop3s: pair.secure }, close: pair.close };
+  return {
+    ports: { pop3: pair.plain, pop3s: pair.secure },
+    async close() {
+      pair.stop();
+      for (const session of sessions.keys()) session.end('Server shutting down');
+      await Promise.all(sessions.values());
+      await pair.close();
+    },
+  };
 }

@@ -13,8 +13,9 @@ export interface Pop3Context {
   login: LoginService;
   mail: MailStore;
   /** Exclusive access to a maildrop across every gateway process; null when another session has it. */
-  lockMaildrop(accountId: number): Promise<(() => Promise<void>) | null>;
-  subscribe(listener: (change: Change) => void): Promise<() => Promise<void>>;
+  lockMaildrop(accountId: number, onLost: () => void): Promise<(() => Promise<void>) | null>;
+  /** onResync: changes may have been missed (the feed reconnected). */
+  subscribe(listener: (change: Change) => void, onResync: () => void): Promise<() => Promise<void>>;
   /** Lists the session for support (GET /v1/mailboxes/{address}/sessions); answers its removal. */
   registerSession(session: NewSession): Promise<() => Promise<void>>;
   /** For STLS; null when TLS is not available on this port. */
@@ -25,6 +26,8 @@ export interface Pop3Context {
   /** From a command line's first byte to its end. */
   lineTimeoutMs: number;
   maxAuthFailures: number;
+  /** Plaintext credentials on an unencrypted connection from another host (MAILROOM_ALLOW_PLAINTEXT_AUTH). */
+  allowPlaintextAuth: boolean;
   log: { warn(object: object, message: string): void };
 }
 
@@ -66,6 +69,11 @@ export class Pop3Session {
     this.connection.write(`+OK ${text}\r\n`);
   }
 
+  /** Plaintext credentials are refused off loopback unless TLS is on or allowed by config. */
+  get mayLogin(): boolean {
+    return this.connection.secure || this.connection.loopback || this.context.allowPlaintextAuth;
+  }
+
   err(text: string): void {
     this.connection.write(`-ERR ${text}\r\n`);
   }
@@ -74,6 +82,16 @@ export class Pop3Session {
   multiline(first: string, lines: string[]): void {
     const body = lines.map((line) => (line.startsWith('.') ? `.${line}` : line)).join('\r\n');
     this.connection.write(`+OK ${first}\r\n${body}${lines.length > 0 ? '\r\n' : ''}.\r\n`);
+  }
+
+  /**
+   * Ends the session from the server's side (RFC 2449 SYS/TEMP: the client may come back later).
+   * A QUIT already removing messages is let finish; it closes the connection itself.
+   */
+  end(text: string): void {
+    if (this.connection.closed || this.state === 'update') return;
+    this.err(`[SYS/TEMP] ${text}`);
+    this.connection.close();
   }
 
   async run(): Promise<void> {

@@ -147,6 +147,8 @@ const CASES: Case[] = [
   { route: 'GET /v1/mailboxes/{address}/folders', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/folders` }) },
   { route: 'GET /v1/mailboxes/{address}/sessions', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/sessions` }) },
   { route: 'DELETE /v1/mailboxes/{address}/sessions', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/sessions` }) },
+  { route: 'GET /v1/mailboxes/{address}/login-lockout', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/login-lockout` }) },
+  { route: 'DELETE /v1/mailboxes/{address}/login-lockout', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/login-lockout` }) },
   {
     route: 'POST /v1/mailboxes/{address}/messages',
     allowed: WRITERS,

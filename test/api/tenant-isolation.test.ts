@@ -6,7 +6,8 @@ import { buildTestApi, PASSWORD } from '../helpers/api.js';
 
 // An admin key confined to domain A walks every /v1 route against domain B: it must neither read
 // nor change anything of B. Admin is the strongest role, so what it cannot do no role can.
-const api = await buildTestApi(t);
+// One failed login locks a mailbox, so B's lockout is there to be (not) lifted.
+const api = await buildTestApi(t, { loginThrottle: { failuresPerIp: 0, failuresPerMailbox: 1, lockSeconds: 600, maxDelayMs: 0 } });
 const { app, admin } = api;
 
 const A = 'tenant-a.test';
@@ -35,6 +36,8 @@ await setup(
   },
   201,
 );
+await api.services.login.login({ address: victim, password: 'a guess', protocol: 'imap', ip: '192.0.2.1' }).catch(() => {});
+if (!(await setup({ method: 'GET', url: `/v1/mailboxes/${victim}/login-lockout` }, 200)).json().locked) throw new Error('setup: B is not locked');
 const otherKey = (await setup({ method: 'POST', url: '/v1/api-keys', payload: { name: 'key-of-b', role: 'support', domains: [B] } }, 201)).json();
 const confined = await api.keyFor('admin', [A]);
 
@@ -46,6 +49,7 @@ async function stateOfB(): Promise<string> {
     `/v1/mailboxes/${victim}`,
     `/v1/mailboxes/${victim}/folders`,
     `/v1/mailboxes/${victim}/export`,
+    `/v1/mailboxes/${victim}/login-lockout`,
   ];
   const bodies = await Promise.all(reads.map(async (url) => (await app.inject({ method: 'GET', url, headers: admin })).body));
   const keys = (await app.inject({ method: 'GET', url: '/v1/api-keys?limit=500', headers: admin })).json();
@@ -85,6 +89,8 @@ const CASES: Case[] = [
   { route: 'GET /v1/mailboxes/{address}/folders', request: { method: 'GET', url: `/v1/mailboxes/${victim}/folders` }, status: 404 },
   { route: 'GET /v1/mailboxes/{address}/sessions', request: { method: 'GET', url: `/v1/mailboxes/${victim}/sessions` }, status: 404 },
   { route: 'DELETE /v1/mailboxes/{address}/sessions', request: { method: 'DELETE', url: `/v1/mailboxes/${victim}/sessions` }, status: 404 },
+  { route: 'GET /v1/mailboxes/{address}/login-lockout', request: { method: 'GET', url: `/v1/mailboxes/${victim}/login-lockout` }, status: 404 },
+  { route: 'DELETE /v1/mailboxes/{address}/login-lockout', request: { method: 'DELETE', url: `/v1/mailboxes/${victim}/login-lockout` }, status: 404 },
   {
     route: 'POST /v1/mailboxes/{address}/messages',
     request: { method: 'POST', url: `/v1/mailboxes/${victim}/messages`, headers: { 'content-type': 'message/rfc822' }, payload: 'Subject: planted\r\n\r\nx\r\n' },

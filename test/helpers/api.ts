@@ -1,6 +1,7 @@
 import type { PublicServers } from '../../src/config.js';
 import type { Role } from '../../src/core/api-keys/service.js';
 import { type Api, type AppOptions, buildApp } from '../../src/api/app.js';
+import type { LoginThrottleSettings } from '../../src/core/auth/throttle.js';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { freshDatabase } from './database.js';
@@ -41,6 +42,7 @@ export async function buildTestApi(
     passwordMinLength?: number;
     maxMessageSize?: number;
     limits?: AppOptions['limits'];
+    loginThrottle?: LoginThrottleSettings;
     publicServers?: PublicServers;
   } = {},
 ): Promise<TestApi> {
@@ -50,6 +52,7 @@ export async function buildTestApi(
     passwordPolicy: { minLength: options.passwordMinLength ?? 10 },
     bootstrapToken: ADMIN_TOKEN,
     maxMessageSize,
+    loginThrottle: options.loginThrottle,
     publicServers: options.publicServers ?? PUBLIC_SERVERS,
   });
   rememberSecret(ADMIN_TOKEN);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
 import { connect, type DatabaseHandle } from '../../src/db/client.js';
+import { openDatabase } from '../../src/main.js';
 import { checkForLeaksAtEnd, recordDatabase } from './secrets.js';
 
 interface Teardown {
@@ -65,4 +66,14 @@ async function runOnServer(serverUrl: string, statement: string): Promise<void> 
   } finally {
     await client.end();
   }
+}
+
+/** The database a stopped `mailroom serve` used (Postgres at databaseUrl, or embedded in dataDir), to check what it stored. */
+export async function openStoppedServerDatabase(t: Teardown, where: { databaseUrl: string | null; dataDir: string }): Promise<DatabaseHandle> {
+  const handle =
+    where.databaseUrl !== null
+      ? await connect({ databaseUrl: where.databaseUrl, dataDir: where.dataDir, poolSize: 2 })
+      : await openDatabase(loadConfig({ MAILROOM_DATA_DIR: where.dataDir }));
+  t.teardown(() => handle.close());
+  return handle;
 }

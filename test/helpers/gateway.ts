@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { LoginThrottleSettings } from '../../src/core/auth/throttle.js';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 import { type Gateway, startGateway } from '../../src/gateway.js';
@@ -26,14 +27,22 @@ export interface GatewayFixture {
   mailbox(address: string, fields?: Record<string, unknown>): Promise<number>;
 }
 
-/** What a POP3 or IMAP door under test stands on: a database, the services, a gateway and TLS. */
-export async function gatewayFixture(t: Teardown, givenUrl?: string | null): Promise<GatewayFixture> {
+/**
+ * What a POP3 or IMAP door under test stands on: a database, the services, a gateway and TLS.
+ * Failed logins are counted only when loginThrottle is given.
+ */
+export async function gatewayFixture(
+  t: Teardown,
+  givenUrl?: string | null,
+  loginThrottle?: LoginThrottleSettings,
+): Promise<GatewayFixture> {
   const url = givenUrl === undefined ? await freshDatabaseUrl(t) : givenUrl;
   const database = await openTestDatabase(t, url);
   const services = createServices(database.db, {
     passwordPolicy: { minLength: 10 },
     bootstrapToken: null,
     maxMessageSize: 10 * 1024 * 1024,
+    loginThrottle,
   });
   rememberSecret(PASSWORD);
   rememberSecretsOf(services);

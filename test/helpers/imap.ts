@@ -1,5 +1,5 @@
 import { startImap } from '../../src/imap/server.js';
-import type { ImapLimits } from '../../src/imap/session.js';
+import type { ImapContext, ImapLimits } from '../../src/imap/session.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
 import { recordingLog } from './secrets.js';
 import { LineClient, run } from './line-client.js';
@@ -9,6 +9,8 @@ export { ACTOR, PASSWORD };
 export interface TestImap extends Omit<GatewayFixture, 'gateway' | 'tls'> {
   port: number;
   securePort: number;
+  /** What the door's sessions stand on, for a session on a connection of the test's own. */
+  context: ImapContext;
   /** Delivers raw bytes to the mailbox's INBOX (or folder) through the core. */
   deliver(address: string, raw: string | Buffer, folder?: string): Promise<number>;
   /** A raw connection logged in as `address` with PASSWORD, closed when the test file ends. */
@@ -29,23 +31,22 @@ export const TEST_LIMITS: ImapLimits = {
   allowPlaintextAuth: false,
 };
 
-/** An IMAP gateway for this test file, on a database of its own (or on `url`'s, to share one). */
+/**
+ * An IMAP gateway for this test file, on a database of its own (or on `url`'s, to share one; or
+ * beside another door on `fixture`, in one gateway).
+ */
 export async function startTestImap(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; limits?: Partial<ImapLimits>; maxConnectionsPerIp?: number } = {},
+  options: { url?: string | null; fixture?: GatewayFixture; limits?: Partial<ImapLimits>; maxConnectionsPerIp?: number } = {},
 ): Promise<TestImap> {
-  const fixture = await gatewayFixture(t, options.url);
+  const fixture = options.fixture ?? (await gatewayFixture(t, options.url));
   const { services, gateway, tls } = fixture;
-  const server = await startImap({
-    host: '127.0.0.1',
-    port: 0,
-    securePort: 0,
-    maxConnectionsPerIp: options.maxConnectionsPerIp ?? 100,
-    context: { services, gateway, tls, limits: { ...TEST_LIMITS, ...options.limits }, log: recordingLog('IMAP log') },
-  });
+  const context: ImapContext = { services, gateway, tls, limits: { ...TEST_LIMITS, ...options.limits }, log: recordingLog('IMAP log') };
+  const server = await startImap({ host: '127.0.0.1', port: 0, securePort: 0, maxConnectionsPerIp: options.maxConnectionsPerIp ?? 100, context });
   t.teardown(() => server.close());
   return {
     ...fixture,
+    context,
     port: server.ports.imap!,
     securePort: server.ports.imaps!,
     async deliver(address, raw, folder) {

@@ -15,10 +15,18 @@ export class LineClient {
     this.attach(socket);
   }
 
-  static async connect(port: number, options: { tls?: boolean } = {}): Promise<LineClient> {
-    const socket = options.tls
-      ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })
-      : connectTcp({ host: '127.0.0.1', port });
+  /**
+   * To a port on 127.0.0.1, or to a Unix socket's path (a client that is not on loopback, as far
+   * as the server can tell). localAddress (plain connections): the client's own, e.g. 127.0.0.2
+   * to come from another address.
+   */
+  static async connect(port: number | string, options: { tls?: boolean; localAddress?: string } = {}): Promise<LineClient> {
+    const socket =
+      typeof port === 'string'
+        ? connectTcp({ path: port })
+        : options.tls
+          ? connectTls({ host: '127.0.0.1', port, rejectUnauthorized: false })
+          : connectTcp({ host: '127.0.0.1', port, localAddress: options.localAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once(options.tls ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);

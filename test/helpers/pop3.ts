@@ -8,34 +8,37 @@ export { ACTOR, PASSWORD };
 export interface TestPop3 extends Omit<GatewayFixture, 'tls'> {
   port: number;
   securePort: number;
+  /** What the door's sessions stand on, for a session on a connection of the test's own. */
+  context: Pop3Context;
 }
 
-/** A POP3 gateway for this test file, on a database of its own (or on `url`'s, to share one). */
+/**
+ * A POP3 gateway for this test file, on a database of its own (or on `url`'s, to share one; or
+ * beside another door on `fixture`, in one gateway).
+ */
 export async function startTestPop3(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; maxConnectionsPerIp?: number } & Partial<Pick<Pop3Context, 'idleTimeoutMs' | 'loginTimeoutMs' | 'lineTimeoutMs'>> = {},
+  options: { url?: string | null; fixture?: GatewayFixture; maxConnectionsPerIp?: number } & Partial<
+    Pick<Pop3Context, 'idleTimeoutMs' | 'loginTimeoutMs' | 'lineTimeoutMs'>
+  > = {},
 ): Promise<TestPop3> {
-  const fixture = await gatewayFixture(t, options.url);
+  const fixture = options.fixture ?? (await gatewayFixture(t, options.url));
   const { services, gateway, tls } = fixture;
-  const server = await startPop3({
-    host: '127.0.0.1',
-    port: 0,
-    securePort: 0,
+  const context: Pop3Context = {
     tls,
-    maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50,
-    context: {
-      login: services.login,
-      mail: services.mail,
-      lockMaildrop: gateway.lockMaildrop,
-      registerSession: gateway.registerSession,
-      subscribe: (listener) => gateway.feed.subscribe(listener),
-      idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
-      loginTimeoutMs: options.loginTimeoutMs ?? 60_000,
-      lineTimeoutMs: options.lineTimeoutMs ?? 60_000,
-      maxAuthFailures: 3,
-      log: recordingLog('POP3 log'),
-    },
-  });
+    login: services.login,
+    mail: services.mail,
+    lockMaildrop: gateway.lockMaildrop,
+    registerSession: gateway.registerSession,
+    subscribe: (listener, onResync) => gateway.feed.subscribe(listener, onResync),
+    idleTimeoutMs: options.idleTimeoutMs ?? 600_000,
+    loginTimeoutMs: options.loginTimeoutMs ?? 60_000,
+    lineTimeoutMs: options.lineTimeoutMs ?? 60_000,
+    maxAuthFailures: 3,
+    allowPlaintextAuth: false,
+    log: recordingLog('POP3 log'),
+  };
+  const server = await startPop3({ host: '127.0.0.1', port: 0, securePort: 0, tls, maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50, context });
   t.teardown(() => server.close());
-  return { ...fixture, port: server.ports.pop3!, securePort: server.ports.pop3s! };
+  return { ...fixture, context, port: server.ports.pop3!, securePort: server.ports.pop3s! };
 }

@@ -32,15 +32,32 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Free ports for every mail listener, to pass to startServer. */
+export async function mailPorts() {
+  return {
+    MAILROOM_IMAP_PORT: String(await freePort()),
+    MAILROOM_IMAPS_PORT: String(await freePort()),
+    MAILROOM_POP3_PORT: String(await freePort()),
+    MAILROOM_POP3S_PORT: String(await freePort()),
+    MAILROOM_LMTP_PORT: String(await freePort()),
+  };
+}
+
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
   output: () => string;
+  /** Resolves once the process has exited. */
+  exited: Promise<void>;
+  /** Where its data is: the database URL, or null for the embedded database in dataDir. */
+  databaseUrl: string | null;
+  dataDir: string;
 }
 
 /**
  * `mailroom serve` as its own process, on a fresh database (Postgres when the suite runs with
- * DATABASE_URL, embedded in a temporary data dir otherwise); ready when /readyz answers.
+ * DATABASE_URL, embedded in a temporary data dir otherwise) unless env names one; ready when
+ * /readyz answers.
  */
 export async function startServer(
   t: { teardown(fn: () => unknown): void },
@@ -48,7 +65,7 @@ export async function startServer(
 ): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mailroom-server-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
-  const databaseUrl = await freshDatabaseUrl(t);
+  const databaseUrl = env.DATABASE_URL ?? (await freshDatabaseUrl(t));
   const port = await freePort();
   for (const [name, value] of Object.entries(env)) if (/TOKEN|PASSWORD/.test(name)) rememberSecret(value);
   const child = spawn(process.execPath, [BIN, 'serve'], {
@@ -77,7 +94,7 @@ export async function startServer(
   for (let attempt = 0; attempt < 300; attempt++) {
     if (child.exitCode !== null) throw new Error(`mailroom serve exited with ${child.exitCode}:\n${output}`);
     const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-    if (ready) return { url, child, output: () => output };
+    if (ready) return { url, child, output: () => output, exited, databaseUrl, dataDir };
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`mailroom serve did not become ready:\n${output}`);

@@ -3,11 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asc, eq } from 'drizzle-orm';
 import t from 'tap';
-import { loadConfig } from '../../src/config.js';
-import { connect, type DatabaseHandle } from '../../src/db/client.js';
 import { accounts, blobs, messages } from '../../src/db/schema/index.js';
-import { openDatabase } from '../../src/main.js';
-import { freshDatabaseUrl } from '../helpers/database.js';
+import { freshDatabaseUrl, openStoppedServerDatabase } from '../helpers/database.js';
 import { dotStuff, RawLmtp } from './clients.js';
 import { adminRequest, type MailroomProcess, spawnMailroom } from './process.js';
 import { message, storeInvariants } from './setup.js';
@@ -53,11 +50,6 @@ async function sender(port: number, client: number, sent: Sent[], onAck: () => v
   } finally {
     lmtp.close();
   }
-}
-
-async function openStore(dataDir: string, databaseUrl: string | null): Promise<DatabaseHandle> {
-  if (databaseUrl !== null) return connect({ databaseUrl, dataDir, poolSize: 2 });
-  return openDatabase(loadConfig({ MAILROOM_DATA_DIR: dataDir }));
 }
 
 t.test('SIGKILL in the middle of a delivery storm loses no acknowledged message and leaves the store consistent', async (t) => {
@@ -117,8 +109,7 @@ t.test('SIGKILL in the middle of a delivery storm loses no acknowledged message 
   t.equal(running.child.exitCode, 0, 'and stops cleanly');
   running = null;
 
-  const store = await openStore(dataDir, databaseUrl);
-  t.teardown(() => store.close());
+  const store = await openStoppedServerDatabase(t, { dataDir, databaseUrl });
   const rows = await store.db
     .select({ address: accounts.address, uid: messages.uid, data: blobs.data })
     .from(messages)

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { DomainError, type ErrorKind, loggable } from '../../core/errors.js';
+import { DomainError, type ErrorKind, isDatabaseUnavailable, loggable } from '../../core/errors.js';
 import { type ProblemInput, sendProblem } from '../problem.js';
 
 const STATUS_BY_KIND: Record<ErrorKind, number> = {
@@ -10,6 +10,9 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   precondition_failed: 412,
   quota_exceeded: 507,
 };
+
+/** Seconds a client is asked to wait when the database is away (a restart takes a few). */
+const UNAVAILABLE_RETRY_AFTER = 5;
 
 const FASTIFY_ERRORS: Record<string, { code: string; detail: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { code: 'body_too_large', detail: 'The request body is larger than this endpoint accepts' },
@@ -68,6 +71,15 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const problem = problemFor(error);
     if (problem) return sendProblem(request, reply, problem);
+    if (isDatabaseUnavailable(error)) {
+      request.log.warn({ err: loggable(error) }, 'database unavailable');
+      reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER));
+      return sendProblem(request, reply, {
+        status: 503,
+        code: 'database_unavailable',
+        detail: `The database does not answer; retry in ${UNAVAILABLE_RETRY_AFTER} seconds`,
+      });
+    }
     request.log.error({ err: loggable(error) }, 'unhandled error');
     return sendProblem(request, reply, {
       status: 500,

@@ -1,8 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
-/** Prometheus metrics on a registry of this app's own, so several apps in one process never clash. */
-export function installMetrics(app: FastifyInstance): Registry {
+/**
+ * Prometheus metrics on a registry of this app's own, so several apps in one process never clash,
+ * served together with the core's (login failures and lockouts).
+ */
+export function installMetrics(app: FastifyInstance, core: Registry): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'mailroom_' });
   const duration = new Histogram({
@@ -21,9 +24,10 @@ export function installMetrics(app: FastifyInstance): Registry {
     );
   });
 
+  const served = Registry.merge([registry, core]);
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    reply.type(registry.contentType);
-    return registry.metrics();
+    reply.type(served.contentType);
+    return served.metrics();
   });
   return registry;
 }

@@ -6,7 +6,7 @@ import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination
 
 export interface AuditEntry {
   action: string;
-  targetType: 'domain' | 'mailbox' | 'api_key';
+  targetType: 'domain' | 'mailbox' | 'api_key' | 'client_address';
   target: string;
   /** The domain the target belongs to, or null for global targets such as API keys. */
   domain: string | null;

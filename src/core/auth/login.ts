@@ -5,11 +5,20 @@ import { accounts } from '../../db/schema/index.js';
 import { normalizeAddress } from '../addresses.js';
 import { DomainError } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
+import type { LoginThrottle } from './throttle.js';
 
 export type MailProtocol = 'imap' | 'pop3';
 
-/** Why a login was refused; doors map these to IMAP [AUTHENTICATIONFAILED] / POP3 [AUTH] and so on. */
-export type LoginRefusal = 'invalid_credentials' | 'protocol_disabled' | 'mailbox_suspended';
+/**
+ * Why a login was refused; doors map these to IMAP [AUTHENTICATIONFAILED] / POP3 [AUTH] and so on.
+ * locked_out is temporary: the password was not even checked.
+ */
+export type LoginRefusal = 'invalid_credentials' | 'protocol_disabled' | 'mailbox_suspended' | 'locked_out';
+
+const LOCKED_OUT = {
+  ip: 'Too many failed logins from your address; try again later',
+  mailbox: 'Too many failed logins to this mailbox; try again later or ask support to unlock it',
+};
 
 export class LoginError extends DomainError {
   constructor(readonly refusal: LoginRefusal, message: string) {
@@ -60,7 +69,7 @@ class VerifiedPasswords {
   }
 }
 
-export function createLoginService(db: Database) {
+export function createLoginService(db: Database, throttle: LoginThrottle) {
   const verified = new VerifiedPasswords();
   return {
     /**
@@ -75,17 +84,29 @@ export function createLoginService(db: Database) {
       } catch {
         address = null;
       }
-      const [row] =
-        address === null ? [] : await db.select().from(accounts).where(eq(accounts.address, address));
+      const [[row], standing] = await Promise.all([
+        address === null ? [] : db.select().from(accounts).where(eq(accounts.address, address)),
+        throttle.standing(input.ip, address),
+      ]);
+      if (standing.lockedOut !== null) {
+        throttle.refused(input.protocol, standing.lockedOut);
+        throw new LoginError('locked_out', LOCKED_OUT[standing.lockedOut]);
+      }
+      const failure = { ip: input.ip, protocol: input.protocol };
       if (!row) {
         decoyHash ??= hashPassword('a decoy for unknown addresses');
         await verifyPassword(await decoyHash, input.password);
+        await throttle.failed({ ...failure, mailbox: null });
         throw invalid;
       }
       const { valid, needsRehash } = verified.has(row.id, row.passwordHash, input.password)
         ? { valid: true, needsRehash: false }
         : await verifyPassword(row.passwordHash, input.password);
-      if (!valid) throw invalid;
+      if (!valid) {
+        await throttle.failed({ ...failure, mailbox: row.address });
+        throw invalid;
+      }
+      if (standing.mailboxFailures) await throttle.succeeded(row.address);
       // Only after the password is right, so these answers tell nothing to a guesser.
       if (row.status === 'suspended') throw new LoginError('mailbox_suspended', 'The mailbox is suspended');
       if (!(input.protocol === 'imap' ? row.imapEnabled : row.pop3Enabled)) {

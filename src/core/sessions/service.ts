@@ -38,9 +38,16 @@ export function createSessionService(db: Database, audit: AuditService, mailboxe
       return id;
     },
 
-    /** Also forgets gateways that stopped checking in, and their sessions with them. */
+    /**
+     * Also forgets gateways that stopped checking in, and their sessions with them. A gateway cut
+     * off from the database for that long was forgotten by the others: it joins again, or its
+     * new sessions could never be listed.
+     */
     async heartbeat(gatewayId: string): Promise<void> {
-      await db.update(gateways).set({ seenAt: sql`now()` }).where(eq(gateways.id, gatewayId));
+      await db
+        .insert(gateways)
+        .values({ id: gatewayId })
+        .onConflictDoUpdate({ target: gateways.id, set: { seenAt: sql`now()` } });
       await db.delete(gateways).where(lt(gateways.seenAt, sql`now() - ${GATEWAY_TIMEOUT}`));
     },
 

@@ -54,3 +54,21 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.actorId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 );
+
+/**
+ * Recent failed logins per client address and per existing mailbox, shared by every gateway
+ * process: beyond a threshold the key is locked out until locked_until.
+ */
+export const loginFailures = pgTable(
+  'login_failures',
+  {
+    kind: text('kind', { enum: ['ip', 'mailbox'] }).notNull(),
+    /** The client address (an IPv6 client's /64) or the mailbox address. */
+    key: text('key').notNull(),
+    failures: integer('failures').notNull(),
+    /** Failures are counted from here for one lock period, then start again from one. */
+    firstFailureAt: timestamp('first_failure_at', { withTimezone: true }).notNull().defaultNow(),
+    lockedUntil: timestamp('locked_until', { withTimezone: true }),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.key] })],
+);

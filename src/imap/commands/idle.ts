@@ -1,3 +1,4 @@
+import { loggable } from '../../core/errors.js';
 import { LINE_TOO_LONG } from '../../net/connection.js';
 import { expectCount } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
@@ -18,7 +19,7 @@ export const idle: ImapCommand = {
     const push = () => {
       pushing = pushing
         .then(() => session.sync({ expunges: true }))
-        .catch((error: unknown) => session.context.log.warn({ err: error }, 'imap idle update failed'));
+        .catch((error: unknown) => session.context.log.warn({ err: loggable(error) }, 'imap idle update failed'));
     };
     session.write('+ idling\r\n');
     session.idling = push;
