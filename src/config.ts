@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 
 /** A port number, or null when the listener is switched off (`off`). */
@@ -14,6 +15,8 @@ export interface Config {
   pop3Port: Port;
   pop3sPort: Port;
   lmtpPort: Port;
+  /** What mail clients are told to dial (client-config, autoconfig); null ports are not advertised. */
+  publicServers: PublicServers;
   dataDir: string;
   /** Set: a real Postgres through `pg`. Unset: embedded PGlite in dataDir. */
   databaseUrl: string | null;
@@ -60,6 +63,16 @@ export interface Config {
   shutdownTimeoutMs: number;
 }
 
+export interface PublicServers {
+  host: string;
+  imapPort: Port;
+  imapsPort: Port;
+  pop3Port: Port;
+  pop3sPort: Port;
+  /** The SMTP submission server of the hosting (Mailroom has none of its own); null: none is advertised. */
+  submission: { host: string; port: number; socketType: 'SSL' | 'STARTTLS' } | null;
+}
+
 /** A wrong environment value; its message is the one line the process prints before it stops. */
 export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
@@ -71,6 +84,9 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const WILDCARDS = new Set(['0.0.0.0', '::']);
 
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -99,11 +115,54 @@ function port(env: Env, name: string, fallback: number): Port {
 
 function host(env: Env, name: string, fallback: string): string {
   const value = text(env, name) ?? fallback;
-  const hostname = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
-  if (!isIP(value) && !hostname.test(value)) {
+  if (!isIP(value) && !HOST_NAME.test(value)) {
     throw new ConfigError(name, `expected an IP address or host name to bind to, got '${value}'`);
   }
   return value;
+}
+
+/** The name clients dial: the bind address when that is one, else this machine's name. */
+function publicHost(env: Env, name: string, bindHost: string): string {
+  const value = text(env, name);
+  if (value === null) return WILDCARDS.has(bindHost) ? hostname().toLowerCase() : bindHost;
+  if (WILDCARDS.has(value) || (!isIP(value) && !HOST_NAME.test(value))) {
+    throw new ConfigError(name, `expected the host name or address mail clients connect to, got '${value}'`);
+  }
+  return value.toLowerCase();
+}
+
+/** smtps://host[:465] (TLS from the start) or smtp://host[:587] (STARTTLS); never plain text. */
+function submission(env: Env, name: string): PublicServers['submission'] {
+  const value = text(env, name);
+  if (value === null) return null;
+  // Not echoed back: a pasted URL may carry a password.
+  const wrong = () => new ConfigError(name, 'expected smtps://host[:port] or smtp://host[:port] (STARTTLS), without user, password or path');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw wrong();
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const bare = url.username === '' && url.password === '' && (url.pathname === '' || url.pathname === '/') && !url.search && !url.hash;
+  if ((url.protocol !== 'smtps:' && url.protocol !== 'smtp:') || !bare || (!isIP(host) && !HOST_NAME.test(host)) || url.port === '0') {
+    throw wrong();
+  }
+  const implicitTls = url.protocol === 'smtps:';
+  const port = url.port === '' ? (implicitTls ? 465 : 587) : Number(url.port);
+  return { host: host.toLowerCase(), port, socketType: implicitTls ? 'SSL' : 'STARTTLS' };
+}
+
+/** A port clients dial; by default the bound one, unless that is off or picked by the system (0). */
+function publicPort(env: Env, name: string, bound: Port): Port {
+  const fallback = bound === 0 ? null : bound;
+  const value = text(env, name);
+  if (value === null) return fallback;
+  if (value.toLowerCase() === 'off') return null;
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new ConfigError(name, `expected a port number from 1 to 65535 or 'off', got '${value}'`);
+  }
+  return Number(value);
 }
 
 function databaseUrl(env: Env, name: string): string | null {
@@ -154,14 +213,27 @@ export function loadConfig(env: Env = process.env): Config {
       'MAILROOM_TLS_CERT and MAILROOM_TLS_KEY must be set together',
     );
   }
+  const bindHost = host(env, 'MAILROOM_HOST', '127.0.0.1');
+  const imapPort = port(env, 'MAILROOM_IMAP_PORT', 1143);
+  const imapsPort = port(env, 'MAILROOM_IMAPS_PORT', 1993);
+  const pop3Port = port(env, 'MAILROOM_POP3_PORT', 1110);
+  const pop3sPort = port(env, 'MAILROOM_POP3S_PORT', 1995);
   return {
-    host: host(env, 'MAILROOM_HOST', '127.0.0.1'),
+    host: bindHost,
     httpPort: port(env, 'MAILROOM_HTTP_PORT', 8080),
-    imapPort: port(env, 'MAILROOM_IMAP_PORT', 1143),
-    imapsPort: port(env, 'MAILROOM_IMAPS_PORT', 1993),
-    pop3Port: port(env, 'MAILROOM_POP3_PORT', 1110),
-    pop3sPort: port(env, 'MAILROOM_POP3S_PORT', 1995),
+    imapPort,
+    imapsPort,
+    pop3Port,
+    pop3sPort,
     lmtpPort: port(env, 'MAILROOM_LMTP_PORT', 2424),
+    publicServers: {
+      host: publicHost(env, 'MAILROOM_PUBLIC_HOST', bindHost),
+      imapPort: publicPort(env, 'MAILROOM_PUBLIC_IMAP_PORT', imapPort),
+      imapsPort: publicPort(env, 'MAILROOM_PUBLIC_IMAPS_PORT', imapsPort),
+      pop3Port: publicPort(env, 'MAILROOM_PUBLIC_POP3_PORT', pop3Port),
+      pop3sPort: publicPort(env, 'MAILROOM_PUBLIC_POP3S_PORT', pop3sPort),
+      submission: submission(env, 'MAILROOM_SUBMISSION_URL'),
+    },
     dataDir: resolve(text(env, 'MAILROOM_DATA_DIR') ?? './data'),
     databaseUrl: databaseUrl(env, 'DATABASE_URL'),
     databasePoolSize: integer(env, 'MAILROOM_DB_POOL_SIZE', 10, 1, 1000),

@@ -57,6 +57,7 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
       lockSeconds: config.loginLockSeconds,
       maxDelayMs: config.loginMaxDelayMs,
     },
+    publicServers: config.publicServers,
   });
 }
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -16,6 +16,7 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     pop3Port: 1110,
     pop3sPort: 1995,
     lmtpPort: 2424,
+    publicServers: { host: '127.0.0.1', imapPort: 1143, imapsPort: 1993, pop3Port: 1110, pop3sPort: 1995, submission: null },
     dataDir: resolve('./data'),
     databaseUrl: null,
     databasePoolSize: 10,
@@ -62,6 +63,12 @@ t.test('every variable is read', async (t) => {
     MAILROOM_POP3_PORT: '110',
     MAILROOM_POP3S_PORT: '995',
     MAILROOM_LMTP_PORT: ' 24 ',
+    MAILROOM_PUBLIC_HOST: 'Mail.Example.NET',
+    MAILROOM_PUBLIC_IMAP_PORT: 'off',
+    MAILROOM_PUBLIC_IMAPS_PORT: '10993',
+    MAILROOM_PUBLIC_POP3_PORT: '110',
+    MAILROOM_PUBLIC_POP3S_PORT: '10995',
+    MAILROOM_SUBMISSION_URL: 'smtps://SMTP.example.net:10465',
     MAILROOM_DATA_DIR: '/var/lib/mailroom',
     DATABASE_URL: 'postgres://mail:secret@db.internal:5432/mailroom',
     MAILROOM_DB_POOL_SIZE: '25',
@@ -97,6 +104,14 @@ t.test('every variable is read', async (t) => {
     pop3Port: 110,
     pop3sPort: 995,
     lmtpPort: 24,
+    publicServers: {
+      host: 'mail.example.net',
+      imapPort: null,
+      imapsPort: 10993,
+      pop3Port: 110,
+      pop3sPort: 10995,
+      submission: { host: 'smtp.example.net', port: 10465, socketType: 'SSL' },
+    },
     dataDir: '/var/lib/mailroom',
     databaseUrl: 'postgres://mail:secret@db.internal:5432/mailroom',
     databasePoolSize: 25,
@@ -156,6 +171,26 @@ t.test('`off` disables a listener, in any case', async (t) => {
   );
 });
 
+t.test('the public servers follow the bound ones unless set', async (t) => {
+  t.equal(loadConfig({ MAILROOM_HOST: 'mail-1.internal.example' }).publicServers.host, 'mail-1.internal.example');
+  t.equal(loadConfig({ MAILROOM_HOST: '0.0.0.0' }).publicServers.host, hostname().toLowerCase(), 'a wildcard is not dialable');
+  t.equal(loadConfig({ MAILROOM_HOST: '::' }).publicServers.host, hostname().toLowerCase());
+  t.equal(loadConfig({ MAILROOM_PUBLIC_HOST: '203.0.113.7' }).publicServers.host, '203.0.113.7');
+  const bound = loadConfig({ MAILROOM_IMAP_PORT: 'off', MAILROOM_IMAPS_PORT: '0', MAILROOM_POP3_PORT: '110' }).publicServers;
+  t.same([bound.imapPort, bound.imapsPort, bound.pop3Port], [null, null, 110], 'off and system-picked ports are not advertised');
+  // Behind a proxy or NAT, a port the process does not bind can still be the one clients dial.
+  const proxied = loadConfig({ MAILROOM_IMAPS_PORT: 'off', MAILROOM_PUBLIC_IMAPS_PORT: '993' }).publicServers;
+  t.equal(proxied.imapsPort, 993);
+});
+
+t.test('MAILROOM_SUBMISSION_URL: smtps:// is TLS from the start, smtp:// is STARTTLS, each with its usual port', async (t) => {
+  const submission = (value: string) => loadConfig({ MAILROOM_SUBMISSION_URL: value }).publicServers.submission;
+  t.same(submission('smtps://smtp.example.net'), { host: 'smtp.example.net', port: 465, socketType: 'SSL' });
+  t.same(submission('smtp://smtp.example.net'), { host: 'smtp.example.net', port: 587, socketType: 'STARTTLS' });
+  t.same(submission('smtp://smtp.example.net:2525/'), { host: 'smtp.example.net', port: 2525, socketType: 'STARTTLS' });
+  t.same(submission('smtps://[2001:db8::25]'), { host: '2001:db8::25', port: 465, socketType: 'SSL' });
+});
+
 const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: 'abc' }],
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '70000' }],
@@ -178,6 +213,21 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_HOST', { MAILROOM_HOST: '-leading-hyphen.example' }],
   ['MAILROOM_HOST', { MAILROOM_HOST: 'http://0.0.0.0' }],
   ['MAILROOM_HOST', { MAILROOM_HOST: '127.0.0.1:8080' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: '0.0.0.0' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: '::' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: 'mail.example.com:993' }],
+  ['MAILROOM_PUBLIC_HOST', { MAILROOM_PUBLIC_HOST: 'mail<x>.example' }],
+  ['MAILROOM_PUBLIC_IMAP_PORT', { MAILROOM_PUBLIC_IMAP_PORT: '0' }],
+  ['MAILROOM_PUBLIC_IMAPS_PORT', { MAILROOM_PUBLIC_IMAPS_PORT: '65536' }],
+  ['MAILROOM_PUBLIC_POP3_PORT', { MAILROOM_PUBLIC_POP3_PORT: 'pop' }],
+  ['MAILROOM_PUBLIC_POP3S_PORT', { MAILROOM_PUBLIC_POP3S_PORT: '-995' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtp.example.net' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'https://smtp.example.net' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://user:secret@smtp.example.net' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp.example.net/path' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp.example.net:0' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp.example.net:70000' }],
+  ['MAILROOM_SUBMISSION_URL', { MAILROOM_SUBMISSION_URL: 'smtps://smtp_1.example.net' }],
   ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: '0' }],
   ['MAILROOM_DB_POOL_SIZE', { MAILROOM_DB_POOL_SIZE: 'many' }],
   ['MAILROOM_PASSWORD_MIN_LENGTH', { MAILROOM_PASSWORD_MIN_LENGTH: '0' }],
@@ -223,11 +273,16 @@ t.test('each wrong value is a ConfigError: one line, starting with the variable'
   }
 });
 
-t.test('a wrong DATABASE_URL is not echoed back, as it may hold a password', async (t) => {
-  for (const url of ['mysql://mail:hunter2secret@db/mail', 'mail:hunter2secret@db']) {
-    t.throws(() => loadConfig({ DATABASE_URL: url }), ConfigError);
+t.test('a wrong DATABASE_URL or MAILROOM_SUBMISSION_URL is not echoed back, as it may hold a password', async (t) => {
+  const cases = [
+    { DATABASE_URL: 'mysql://mail:hunter2secret@db/mail' },
+    { DATABASE_URL: 'mail:hunter2secret@db' },
+    { MAILROOM_SUBMISSION_URL: 'smtps://mail:hunter2secret@smtp.example.net' },
+  ];
+  for (const env of cases) {
+    t.throws(() => loadConfig(env), ConfigError);
     try {
-      loadConfig({ DATABASE_URL: url });
+      loadConfig(env);
     } catch (error) {
       t.notMatch((error as Error).message, /hunter2secret/);
     }

@@ -14,6 +14,7 @@ import { installMetrics } from './plugins/metrics.js';
 import { sendProblem } from './problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditEventRoutes } from './routes/audit-events.js';
+import { clientSetupRoutes } from './routes/client-setup.js';
 import { domainRoutes } from './routes/domains.js';
 import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
@@ -113,6 +114,7 @@ export async function buildApp({
     auditEventRoutes,
     sessionRoutes,
     loginLockoutRoutes,
+    clientSetupRoutes,
   ];
   for (const routes of plainRoutes) {
     await app.register(routes, { services });

@@ -1,11 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { Registry } from 'prom-client';
+import type { PublicServers } from '../config.js';
 import type { Database } from '../db/client.js';
 import { createApiKeyService } from './api-keys/service.js';
 import { createAuditService } from './audit/service.js';
 import { createLoginService } from './auth/login.js';
 import type { PasswordPolicy } from './auth/passwords.js';
 import { createLoginThrottle, type LoginThrottleSettings, THROTTLE_OFF } from './auth/throttle.js';
+import { createClientSetupService } from './client-setup/service.js';
 import { createDomainService } from './domains/service.js';
 import { createIdempotencyService } from './idempotency/service.js';
 import { createMailboxService } from './mailboxes/service.js';
@@ -20,7 +22,18 @@ export interface ServiceOptions {
   maxMessageSize: number;
   /** Failed-login counting and lockouts; left out, nothing is counted (tools, most tests). */
   loginThrottle?: LoginThrottleSettings;
+  /** Where mail clients are told to connect; none is advertised when left out (tools that serve no clients). */
+  publicServers?: PublicServers;
 }
+
+const NO_PUBLIC_SERVERS: PublicServers = {
+  host: 'localhost',
+  imapPort: null,
+  imapsPort: null,
+  pop3Port: null,
+  pop3sPort: null,
+  submission: null,
+};
 
 /** The composition of every core service; built once in main.ts (and by the CLI and tests). */
 export function createServices(db: Database, options: ServiceOptions) {
@@ -38,6 +51,7 @@ export function createServices(db: Database, options: ServiceOptions) {
     apiKeys: createApiKeyService(db, audit, options.bootstrapToken),
     login: createLoginService(db, loginThrottle),
     loginThrottle,
+    clientSetup: createClientSetupService(db, mailboxes, options.publicServers ?? NO_PUBLIC_SERVERS),
     idempotency: createIdempotencyService(db),
     mail: createMailStore(db, { maxMessageSize: options.maxMessageSize }),
     health: {

@@ -96,6 +96,8 @@ const CASES: Case[] = [
     request: { method: 'POST', url: `/v1/mailboxes/${victim}/messages`, headers: { 'content-type': 'message/rfc822' }, payload: 'Subject: planted\r\n\r\nx\r\n' },
     status: 404,
   },
+  { route: 'GET /v1/mailboxes/{address}/client-config', request: { method: 'GET', url: `/v1/mailboxes/${victim}/client-config` }, status: 404 },
+  { route: 'GET /v1/mailboxes/{address}/mobileconfig', request: { method: 'GET', url: `/v1/mailboxes/${victim}/mobileconfig` }, status: 404 },
   { route: 'GET /v1/mailboxes/{address}/export', request: { method: 'GET', url: `/v1/mailboxes/${victim}/export` }, status: 404 },
   {
     route: 'POST /v1/mailboxes/{address}/import',

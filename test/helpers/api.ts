@@ -1,3 +1,4 @@
+import type { PublicServers } from '../../src/config.js';
 import type { Role } from '../../src/core/api-keys/service.js';
 import { type Api, type AppOptions, buildApp } from '../../src/api/app.js';
 import type { LoginThrottleSettings } from '../../src/core/auth/throttle.js';
@@ -8,6 +9,15 @@ import { recordingStream, recordOutput, rememberSecret, rememberSecretsOf } from
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const PASSWORD = 'correct horse battery staple';
+/** What the test API tells mail clients to dial: the usual ports on a public name, and no submission server. */
+export const PUBLIC_SERVERS: PublicServers = {
+  host: 'mail.example.net',
+  imapPort: 143,
+  imapsPort: 993,
+  pop3Port: 110,
+  pop3sPort: 995,
+  submission: null,
+};
 
 export interface TestApi {
   app: Api;
@@ -33,6 +43,7 @@ export async function buildTestApi(
     maxMessageSize?: number;
     limits?: AppOptions['limits'];
     loginThrottle?: LoginThrottleSettings;
+    publicServers?: PublicServers;
   } = {},
 ): Promise<TestApi> {
   const database = await freshDatabase(t);
@@ -42,6 +53,7 @@ export async function buildTestApi(
     bootstrapToken: ADMIN_TOKEN,
     maxMessageSize,
     loginThrottle: options.loginThrottle,
+    publicServers: options.publicServers ?? PUBLIC_SERVERS,
   });
   rememberSecret(ADMIN_TOKEN);
   rememberSecret(PASSWORD);

@@ -3,6 +3,13 @@ import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendProblem } from '../problem.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** A public route that reads the database (autoconfig): counted against the address limit like /v1. */
+    addressLimited?: boolean;
+  }
+}
+
 export interface ApiLimits {
   /** Requests per minute one client address may make to /v1 (0: no limit). */
   perIp: number;
@@ -21,8 +28,8 @@ type Check = (request: FastifyRequest) => Promise<{ isAllowed: boolean; isExceed
 /**
  * Rate limits and load shedding. The address limit runs before authentication (call this before
  * installAuth), so a flood of bad tokens never reaches the database; the key limit runs once the
- * key is known and before the body is read. Only routes with roles (the /v1 API) are limited:
- * health checks and docs stay cheap and open.
+ * key is known and before the body is read. Only routes with roles (the /v1 API) and public
+ * routes marked addressLimited are limited: health checks and docs stay cheap and open.
  */
 export async function installLimits(app: FastifyInstance, limits: ApiLimits): Promise<void> {
   if (limits.maxEventLoopDelayMs > 0) {
@@ -59,7 +66,8 @@ export async function installLimits(app: FastifyInstance, limits: ApiLimits): Pr
   };
   if (perIp) {
     app.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.config.roles) return enforce(perIp, 'One client address', request, reply);
+      const { roles, addressLimited } = request.routeOptions.config;
+      if (roles || addressLimited) return enforce(perIp, 'One client address', request, reply);
     });
   }
   if (perKey) {
