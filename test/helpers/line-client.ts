@@ -142,3 +142,16 @@ export async function until(client: LineClient, done: (lines: string[]) => boole
   }
   return seen;
 }
+
+/** Sends `data` every 50 ms until stopped, as a client keeping its connection busy. */
+export function drip(client: LineClient, data: string): () => void {
+  const timer = setInterval(() => client.send(data), 50);
+  return () => clearInterval(timer);
+}
+
+/** The lines the server sends before it closes. */
+export async function lastWords(client: LineClient): Promise<string[]> {
+  const lines: string[] = [];
+  for (let line = await client.readLine(); line !== null; line = await client.readLine()) lines.push(line);
+  return lines;
+}

@@ -186,6 +186,18 @@ t.test('MULTIAPPEND is all or none: a message over quota, too large, empty or ma
   t.match(await run(client, 'n7 APPEND INBOX "a message quoted"'), [/^n7 BAD /], 'a message is a literal');
 });
 
+t.test("a command's literals are bounded in all: a MULTIAPPEND past the limit is refused, stores nothing", async (t) => {
+  const { address, accountId } = await freshMailbox();
+  const client = await connect(address);
+  const six = Buffer.alloc(6 * 1024 * 1024, 'a');
+  client.send(`m1 APPEND INBOX {${six.length}}\r\n`);
+  t.match(await client.readLine(), /^\+ /);
+  client.send(Buffer.concat([six, Buffer.from(` {${six.length}}\r\n`)]));
+  t.match(await client.readLine(), /^m1 BAD The command's literals are larger than the \d+ bytes allowed in all/, 'the second is not asked for');
+  t.same(await stored(accountId), []);
+  t.same(await run(client, 'm2 NOOP'), ['m2 OK NOOP completed'], 'the session goes on');
+});
+
 t.test('APPEND failures: bad syntax BAD, empty message NO, before login BAD', async (t) => {
   const { address, accountId } = await freshMailbox();
   const client = await connect(address);

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { LineClient } from '../helpers/line-client.js';
+import { drip, lastWords, LineClient } from '../helpers/line-client.js';
 import { PASSWORD, startTestPop3 } from '../helpers/pop3.js';
 import { handshakeCutOff } from '../helpers/tls.js';
 
@@ -24,19 +24,6 @@ async function loggedIn(port: number, address: string): Promise<LineClient> {
   const answer = await client.command(`PASS ${PASSWORD}`);
   if (!answer?.startsWith('+OK')) throw new Error(`login: ${answer}`);
   return client;
-}
-
-/** Sends `data` every 50 ms until stopped, as a client keeping its connection busy. */
-function drip(client: LineClient, data: string): () => void {
-  const timer = setInterval(() => client.send(data), 50);
-  return () => clearInterval(timer);
-}
-
-/** The lines the server sends before it closes. */
-async function lastWords(client: LineClient): Promise<string[]> {
-  const lines: string[] = [];
-  for (let line = await client.readLine(); line !== null; line = await client.readLine()) lines.push(line);
-  return lines;
 }
 
 t.test('a client that does not log in is let go after the login timeout, however busy it keeps the connection', async (t) => {

@@ -17,10 +17,13 @@ function tagOf(line: string): string | null {
 
 /**
  * Reads a command with its literals (RFC 3501 §7.5, RFC 7888 LITERAL+), asking for each
- * synchronising literal and never holding one larger than allowed. Null: the client has gone.
+ * synchronising literal and never holding one larger than allowed, nor literals larger than that
+ * in all (a MULTIAPPEND, or a flood of empty literals, would otherwise grow without bound).
+ * Null: the client has gone.
  */
 export async function readCommand(connection: Connection, limits: CommandLimits): Promise<RawCommand | null> {
   const parts: (string | Buffer)[] = [];
+  let literalBytes = 0;
   for (;;) {
     const line = await connection.readLine();
     if (line === null) return null;
@@ -36,9 +39,15 @@ export async function readCommand(connection: Connection, limits: CommandLimits)
     }
     const size = Number(literal[1]);
     const synchronising = literal[2] === '';
-    if (size > limits.maxLiteralSize) {
+    // Each literal also counts a line's worth, so empty ones cannot pile up for free.
+    literalBytes += size + limits.maxLineLength;
+    if (size > limits.maxLiteralSize || literalBytes > limits.maxLiteralSize + limits.maxLineLength * 10) {
+      const problem =
+        size > limits.maxLiteralSize
+          ? `Literal of ${size} bytes is larger than the ${limits.maxLiteralSize} allowed`
+          : `The command's literals are larger than the ${limits.maxLiteralSize} bytes allowed in all`;
       // A synchronising literal is simply not asked for; a LITERAL+ one is already on its way.
-      return { problem: `Literal of ${size} bytes is larger than the ${limits.maxLiteralSize} allowed`, tag, fatal: !synchronising };
+      return { problem, tag, fatal: !synchronising };
     }
     if (synchronising) connection.write('+ Ready for literal data\r\n');
     const bytes = await connection.readBytes(size);
