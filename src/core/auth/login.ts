@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
-import { accounts } from '../../db/schema/index.js';
+import { accounts, domains } from '../../db/schema/index.js';
 import { normalizeAddress } from '../addresses.js';
 import { DomainError } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
@@ -84,10 +84,17 @@ export function createLoginService(db: Database, throttle: LoginThrottle) {
       } catch {
         address = null;
       }
-      const [[row], standing] = await Promise.all([
-        address === null ? [] : db.select().from(accounts).where(eq(accounts.address, address)),
+      const [[found], standing] = await Promise.all([
+        address === null
+          ? []
+          : db
+              .select({ account: accounts, domainStatus: domains.status })
+              .from(accounts)
+              .innerJoin(domains, eq(domains.id, accounts.domainId))
+              .where(eq(accounts.address, address)),
         throttle.standing(input.ip, address),
       ]);
+      const row = found?.account;
       if (standing.lockedOut !== null) {
         throttle.refused(input.protocol, standing.lockedOut);
         throw new LoginError('locked_out', LOCKED_OUT[standing.lockedOut]);
@@ -109,6 +116,7 @@ export function createLoginService(db: Database, throttle: LoginThrottle) {
       if (standing.mailboxFailures) await throttle.succeeded(row.address);
       // Only after the password is right, so these answers tell nothing to a guesser.
       if (row.status === 'suspended') throw new LoginError('mailbox_suspended', 'The mailbox is suspended');
+      if (found!.domainStatus === 'suspended') throw new LoginError('mailbox_suspended', "The mailbox's domain is suspended");
       if (!(input.protocol === 'imap' ? row.imapEnabled : row.pop3Enabled)) {
         throw new LoginError('protocol_disabled', `${input.protocol.toUpperCase()} is disabled for this mailbox`);
       }
@@ -127,16 +135,20 @@ export function createLoginService(db: Database, throttle: LoginThrottle) {
       return { accountId: row.id, address: row.address, passwordVersion: row.passwordVersion, pop3DeleteMode: row.pop3DeleteMode };
     },
 
-    /** The account as a live session must re-check it after a change-feed event; null when deleted. */
+    /**
+     * The account as a live session must re-check it after a change-feed event; null when deleted.
+     * Suspended when its domain is.
+     */
     async current(accountId: number) {
       const [row] = await db
         .select({
-          status: accounts.status,
+          status: sql<'active' | 'suspended'>`case when ${domains.status} = 'suspended' then 'suspended' else ${accounts.status} end`,
           imapEnabled: accounts.imapEnabled,
           pop3Enabled: accounts.pop3Enabled,
           passwordVersion: accounts.passwordVersion,
         })
         .from(accounts)
+        .innerJoin(domains, eq(domains.id, accounts.domainId))
         .where(eq(accounts.id, accountId));
       return row ?? null;
     },

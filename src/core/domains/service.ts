@@ -5,6 +5,7 @@ import { type Actor, mayAccessDomain } from '../actor.js';
 import { normalizeDomain, unicodeDomain } from '../addresses.js';
 import { type AuditService, changedFields } from '../audit/service.js';
 import { ConflictError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
+import { publishDomainAccountsChange } from '../events/changes.js';
 import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, withinCeiling } from '../limits.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
 import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
@@ -218,6 +219,8 @@ export function createDomainService(db: Database, audit: AuditService) {
           .set({ ...columns(after), version: sql`${domains.version} + 1`, updatedAt: sql`now()` })
           .where(eq(domains.id, row.id))
           .returning();
+        // Live sessions re-check their mailbox, which is now suspended with its domain, or free again.
+        if (diff.after.status !== undefined) await publishDomainAccountsChange(tx, row.id, 'suspended');
         await audit.record(tx, actor, {
           action: 'domain.update',
           targetType: 'domain',

@@ -22,6 +22,15 @@ export async function publishChange(tx: Executor, change: Change): Promise<void>
 }
 
 /**
+ * publishChange's 'account' change for every mailbox of a domain, in one statement: a domain
+ * suspended or restored changes what each of its mailboxes may do.
+ */
+export async function publishDomainAccountsChange(tx: Executor, domainId: number, reason: AccountChangeReason): Promise<void> {
+  await tx.execute(sql`select pg_notify(${CHANGE_CHANNEL}, json_build_object('kind', 'account', 'accountId', id, 'reason', ${reason}::text)::text)
+    from accounts where domain_id = ${domainId}`);
+}
+
+/**
  * publishChange's 'messages' change for every row of the CTE `source` (columns account_id,
  * folder_id, modseq), for statements that change messages in one round trip.
  */

@@ -56,7 +56,7 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
   const recipients = whichRecipients(delivery.to);
   const query = sql`
     with target as (
-      select a.id, a.address, a.status, d.suspended_delivery, a.quota_bytes, a.quota_messages,
+      select a.id, a.address, case when d.status = 'suspended' then 'suspended' else a.status end as status, d.suspended_delivery, a.quota_bytes, a.quota_messages,
              a.used_bytes, a.used_messages, f.id as folder_id, earlier.uid as earlier_uid
       from accounts a join domains d on d.id = a.domain_id
       left join folders f on f.account_id = a.id and f.name = ${delivery.folder}
