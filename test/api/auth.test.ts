@@ -149,6 +149,10 @@ const CASES: Case[] = [
   { route: 'DELETE /v1/mailboxes/{address}/sessions', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/sessions` }) },
   { route: 'GET /v1/mailboxes/{address}/login-lockout', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/login-lockout` }) },
   { route: 'DELETE /v1/mailboxes/{address}/login-lockout', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/login-lockout` }) },
+  { route: 'GET /v1/mailboxes/{address}/client-config', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/client-config` }) },
+  { route: 'GET /v1/mailboxes/{address}/mobileconfig', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/mobileconfig` }) },
+  { route: 'GET /v1/login-lockouts/clients/{ip}', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: '/v1/login-lockouts/clients/192.0.2.44' }) },
+  { route: 'DELETE /v1/login-lockouts/clients/{ip}', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: '/v1/login-lockouts/clients/192.0.2.44' }) },
   {
     route: 'POST /v1/mailboxes/{address}/messages',
     allowed: WRITERS,

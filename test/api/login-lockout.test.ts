@@ -56,3 +56,27 @@ t.test('an unknown mailbox is 404 and gains no lockout record', async (t) => {
   assertProblem(t, await app.inject({ method: 'GET', url: path, headers: admin }), 404, 'mailbox_not_found');
   assertProblem(t, await app.inject({ method: 'DELETE', url: path, headers: admin }), 404, 'mailbox_not_found');
 });
+
+t.test('support sees a locked client address and unlocks it; confined keys may not', async (t) => {
+  const support = await api.keyFor('support');
+  const ip = '198.51.100.7';
+  const path = `/v1/login-lockouts/clients/${ip}`;
+  for (let i = 0; i < 100; i++) {
+    await t.rejects(services.login.login({ address: `guess${i}@lockout.test`, password: 'x', protocol: 'pop3', ip }));
+  }
+  await t.rejects(login(PASSWORD, ip), { message: /Too many failed logins/ }, 'the address is locked out, even with a right password');
+  t.match((await app.inject({ method: 'GET', url: path, headers: support })).json(), { locked: true, lockedUntil: String, recentFailures: 100 });
+
+  const confined = await api.keyFor('admin', ['lockout.test']);
+  assertProblem(t, await app.inject({ method: 'GET', url: path, headers: confined }), 403, 'domain_confined');
+  assertProblem(t, await app.inject({ method: 'DELETE', url: path, headers: confined }), 403, 'domain_confined');
+  await t.rejects(login(PASSWORD, ip), { message: /Too many failed logins/ }, 'still locked');
+  assertProblem(t, await app.inject({ method: 'GET', url: '/v1/login-lockouts/clients/not-an-address', headers: support }), 422, 'invalid_ip');
+
+  t.equal((await app.inject({ method: 'DELETE', url: path, headers: support })).statusCode, 204);
+  t.same((await app.inject({ method: 'GET', url: path, headers: support })).json(), { locked: false, lockedUntil: null, recentFailures: 0 });
+  t.equal((await login(PASSWORD, ip)).address, ADDRESS, 'logins from the address work again');
+  const events = (await app.inject({ method: 'GET', url: `/v1/audit-events?target=${ip}&limit=5`, headers: admin })).json().items;
+  t.match(events[0], { action: 'login_lockout.clear', actor: { name: 'support test key' }, before: { locked: true, recentFailures: 100 } });
+  t.match(events[1], { action: 'login_lockout.start', ip });
+});

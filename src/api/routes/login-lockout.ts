@@ -3,7 +3,7 @@ import type { Services } from '../../core/services.js';
 import type { Api } from '../app.js';
 import { ALL_ROLES, actorOf } from '../plugins/auth.js';
 import { errorResponses } from '../schemas/common.js';
-import { LoginLockout } from '../schemas/login-lockout.js';
+import { ClientLockout, ClientParams, LoginLockout } from '../schemas/login-lockout.js';
 import { MailboxParams } from '../schemas/mailboxes.js';
 
 const tags = ['mail'];
@@ -36,6 +36,39 @@ export async function loginLockoutRoutes(app: Api, { services }: { services: Ser
     },
     async (request, reply) => {
       await services.loginThrottle.clear(request.params.address, actorOf(request));
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/v1/login-lockouts/clients/:ip',
+    {
+      config: { roles: ALL_ROLES },
+      schema: {
+        tags,
+        summary: 'Whether failed logins have locked a client address out of POP3 and IMAP',
+        description: 'Client addresses belong to no domain: a key confined to domains gets 403.',
+        params: ClientParams,
+        response: { 200: ClientLockout, ...errorResponses },
+      },
+    },
+    async (request) => services.loginThrottle.getClient(request.params.ip, actorOf(request)),
+  );
+
+  app.delete(
+    '/v1/login-lockouts/clients/:ip',
+    {
+      config: { roles: ALL_ROLES },
+      schema: {
+        tags,
+        summary: "Lift a client address's lockout and forget its failed logins, on every gateway",
+        description: 'For an office whose users share one address. A key confined to domains gets 403.',
+        params: ClientParams,
+        response: { 204: Type.Null(), ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      await services.loginThrottle.clearClient(request.params.ip, actorOf(request));
       return reply.code(204).send(null);
     },
   );

@@ -1,4 +1,4 @@
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { and, eq, gt, isNull, lte, or, type SQL, sql } from 'drizzle-orm';
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -6,6 +6,7 @@ import type { Database } from '../../db/client.js';
 import { loginFailures } from '../../db/schema/index.js';
 import type { Actor } from '../actor.js';
 import type { AuditService } from '../audit/service.js';
+import { ForbiddenError, InvalidError } from '../errors.js';
 import type { MailboxService } from '../mailboxes/service.js';
 
 export interface LoginThrottleSettings {
@@ -111,7 +112,7 @@ export function createLoginThrottle(
   const recent = sql`${loginFailures.firstFailureAt} > now() - ${period}`;
 
   /** Failures that count: those of the current period (lockedUntil stays readable either way). */
-  async function view(address: string): Promise<LockoutView> {
+  async function view(kind: LockoutKind, key: string): Promise<LockoutView> {
     const [row] = await db
       .select({
         lockedUntil: loginFailures.lockedUntil,
@@ -119,7 +120,7 @@ export function createLoginThrottle(
         recentFailures: sql<number>`case when ${recent} then ${loginFailures.failures} else 0 end`,
       })
       .from(loginFailures)
-      .where(keyOf('mailbox', address));
+      .where(keyOf(kind, key));
     if (!row?.locked) return { locked: false, lockedUntil: null, recentFailures: row?.recentFailures ?? 0 };
     return { locked: true, lockedUntil: row.lockedUntil!.toISOString(), recentFailures: row.recentFailures };
   }
@@ -215,13 +216,13 @@ export function createLoginThrottle(
 
     /** A mailbox's lockout as support sees it. */
     async get(address: string, actor: Actor): Promise<LockoutView> {
-      return view((await mailboxes.find(address, actor)).address);
+      return view('mailbox', (await mailboxes.find(address, actor)).address);
     },
 
     /** Lifts a mailbox's lockout and forgets its failures; client addresses stay counted. */
     async clear(address: string, actor: Actor): Promise<void> {
       const account = await mailboxes.find(address, actor);
-      const before = await view(account.address);
+      const before = await view('mailbox', account.address);
       await db.transaction(async (tx) => {
         await tx.delete(loginFailures).where(keyOf('mailbox', account.address));
         await audit.record(tx, actor, {
@@ -233,7 +234,29 @@ export function createLoginThrottle(
         });
       });
     },
+
+    /** A client address's lockout (an IPv6 address stands for its /64); not a tenant's to see. */
+    async getClient(ip: string, actor: Actor): Promise<LockoutView> {
+      return view('ip', clientKey(unconfined(ip, actor)));
+    },
+
+    /** Lifts a client address's lockout (an office behind one NAT address, say) and forgets its failures. */
+    async clearClient(ip: string, actor: Actor): Promise<void> {
+      const key = clientKey(unconfined(ip, actor));
+      const before = await view('ip', key);
+      await db.transaction(async (tx) => {
+        await tx.delete(loginFailures).where(keyOf('ip', key));
+        await audit.record(tx, actor, { action: 'login_lockout.clear', targetType: 'client_address', target: key, domain: null, before: { ...before } });
+      });
+    },
   };
+}
+
+/** Client addresses belong to no domain: a key confined to some may not look at them. */
+function unconfined(ip: string, actor: Actor): string {
+  if (actor.domains !== null) throw new ForbiddenError('domain_confined', 'This API key is confined to domains; client addresses belong to none');
+  if (!isIP(ip)) throw new InvalidError('invalid_ip', `${ip.slice(0, 60)} is not an IP address`);
+  return ip;
 }
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
