@@ -41,7 +41,7 @@ export async function startGateway(
             onLost?.();
           }
         });
-  const feed = createChangeFeed(database, log);
+  const feed = createChangeFeed(database, log, services.metrics);
   // Subscribed for the gateway's lifetime, so the feed's LISTEN session stays open: otherwise a
   // lone login opens it and its logout closes it again (~9 ms a login).
   const unsubscribe = await feed.subscribe(() => {});
@@ -65,7 +65,11 @@ export async function startGateway(
     },
     async registerSession(session, maxPerAddress) {
       const id = await services.sessions.register(gatewayId, session, maxPerAddress);
-      return () => services.sessions.unregister(session.accountId, id);
+      services.metrics.sessions.inc({ protocol: session.protocol });
+      return () => {
+        services.metrics.sessions.dec({ protocol: session.protocol });
+        return services.sessions.unregister(session.accountId, id);
+      };
     },
     async close() {
       clearInterval(heartbeat);

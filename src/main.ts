@@ -58,6 +58,7 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
       maxDelayMs: config.loginMaxDelayMs,
     },
     publicServers: config.publicServers,
+    pool: db.pool,
   });
 }
 
@@ -147,6 +148,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
           context: {
             login: services.login,
             mail: services.mail,
+            metrics: services.metrics,
             lockMaildrop: gateway.lockMaildrop,
             registerSession: gateway.registerSession,
             subscribe: (listener, onResync) => gateway!.feed.subscribe(listener, onResync),

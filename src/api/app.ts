@@ -86,7 +86,7 @@ export async function buildApp({
   await installLimits(app, limits);
   installAuth(app, services);
   installIdempotency(app, services);
-  installMetrics(app, services.metrics);
+  installMetrics(app, services.metrics.registry);
 
   await app.register(swagger, {
     openapi: {

@@ -1,5 +1,4 @@
 import { sql } from 'drizzle-orm';
-import { Registry } from 'prom-client';
 import type { PublicServers } from '../config.js';
 import type { Database } from '../db/client.js';
 import { createApiKeyService } from './api-keys/service.js';
@@ -12,6 +11,7 @@ import { createDomainService } from './domains/service.js';
 import { createIdempotencyService } from './idempotency/service.js';
 import { createMailboxService } from './mailboxes/service.js';
 import { createMailStore } from './mailstore/service.js';
+import { createMetrics, type PoolStats } from './metrics.js';
 import { createSessionService } from './sessions/service.js';
 
 export interface ServiceOptions {
@@ -24,6 +24,8 @@ export interface ServiceOptions {
   loginThrottle?: LoginThrottleSettings;
   /** Where mail clients are told to connect; none is advertised when left out (tools that serve no clients). */
   publicServers?: PublicServers;
+  /** The pg pool, for its gauges; left out for PGlite. */
+  pool?: PoolStats;
 }
 
 const NO_PUBLIC_SERVERS: PublicServers = {
@@ -39,9 +41,8 @@ const NO_PUBLIC_SERVERS: PublicServers = {
 export function createServices(db: Database, options: ServiceOptions) {
   const audit = createAuditService(db);
   const mailboxes = createMailboxService(db, audit, options.passwordPolicy);
-  // The core's own metrics; the API serves them beside its request metrics.
-  const metrics = new Registry();
-  const loginThrottle = createLoginThrottle(db, audit, mailboxes, options.loginThrottle ?? THROTTLE_OFF, metrics);
+  const metrics = createMetrics(options.pool);
+  const loginThrottle = createLoginThrottle(db, audit, mailboxes, options.loginThrottle ?? THROTTLE_OFF, metrics.registry);
   return {
     metrics,
     audit,
@@ -49,7 +50,7 @@ export function createServices(db: Database, options: ServiceOptions) {
     mailboxes,
     sessions: createSessionService(db, audit, mailboxes),
     apiKeys: createApiKeyService(db, audit, options.bootstrapToken),
-    login: createLoginService(db, loginThrottle),
+    login: createLoginService(db, loginThrottle, metrics),
     loginThrottle,
     clientSetup: createClientSetupService(db, mailboxes, options.publicServers ?? NO_PUBLIC_SERVERS),
     idempotency: createIdempotencyService(db),

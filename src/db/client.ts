@@ -19,6 +19,8 @@ export type Executor = Database | Transaction;
 export interface DatabaseHandle {
   db: Database;
   mode: 'postgres' | 'embedded';
+  /** The pg pool, for its metrics; PGlite has none. */
+  pool?: Pick<pg.Pool, 'totalCount' | 'idleCount' | 'waitingCount'>;
   /** Applies the committed migrations that have not run yet. */
   migrate(): Promise<void>;
   /**
@@ -100,6 +102,7 @@ function connectPostgres(url: string, poolSize: number): DatabaseHandle {
   return {
     db: drizzlePg(pool, { schema }),
     mode: 'postgres',
+    pool,
     async migrate() {
       const client = await pool.connect();
       try {

@@ -9,11 +9,18 @@ import type { ImapSession } from './session.js';
 const BY_NAME = new Map<string, ImapCommand>(COMMANDS.map((command) => [command.name, command]));
 const HEAD = /^([^\s(){%*"\\\]]+) ([A-Za-z]+)(?: ([A-Za-z]+))?(?: |$)/;
 
-/**
- * Runs one command: finds it, checks the state, tokenizes its arguments, runs it, brings the
- * client up to date where the RFC allows, and answers with the tag. Errors are mapped once here.
- */
+/** Runs one command, timed by its name; anything unknown is timed as "other", so the label set stays bounded. */
 export async function dispatch(session: ImapSession, command: Extract<RawCommand, { parts: unknown }>): Promise<void> {
+  const done = session.services.metrics.commandDuration.startTimer({ protocol: 'imap' });
+  done({ command: (await run(session, command)) ?? 'other' });
+}
+
+/**
+ * Finds the command, checks the state, tokenizes its arguments, runs it, brings the client up to
+ * date where the RFC allows, and answers with the tag. Errors are mapped once here. Answers the
+ * command's name when it is one we know.
+ */
+async function run(session: ImapSession, command: Extract<RawCommand, { parts: unknown }>): Promise<string | void> {
   const first = command.parts[0] as string;
   const head = HEAD.exec(first);
   if (!head) {
@@ -26,25 +33,31 @@ export async function dispatch(session: ImapSession, command: Extract<RawCommand
   const rest = uid ? first.slice(matched.length) : first.slice(`${tag} ${name}`.length);
   const definition = BY_NAME.get(commandName);
   if (!definition || (uid && !definition.uidVariant)) return bad(session, tag, `Unknown command ${uid ? 'UID ' : ''}${commandName}`);
+  const label = uid ? `UID ${definition.name}` : definition.name;
   if (!definition.states.includes(session.state)) {
-    return bad(session, tag, `${commandName} is not allowed ${session.state === 'not_authenticated' ? 'before login' : 'now'}`);
+    bad(session, tag, `${commandName} is not allowed ${session.state === 'not_authenticated' ? 'before login' : 'now'}`);
+    return label;
   }
   try {
     const args = tokenize([rest, ...command.parts.slice(1)]);
     const text = await definition.run(session, args, { tag, uid });
-    if (text === null || (session.state === 'logout' && definition.name !== 'LOGOUT')) return;
+    if (text === null || (session.state === 'logout' && definition.name !== 'LOGOUT')) return label;
     await session.sync({ expunges: uid || definition.expungesAfter !== false });
     session.write(`${tag} OK ${text}\r\n`);
   } catch (error) {
-    if (error instanceof ImapSyntaxError) return bad(session, tag, error.message);
+    if (error instanceof ImapSyntaxError) {
+      bad(session, tag, error.message);
+      return label;
+    }
     const answer = imapAnswer(error);
     if (answer) {
       session.write(`${tag} ${answer.status} ${answer.text}\r\n`);
-      return;
+      return label;
     }
     session.context.log.error({ err: loggable(error), command: commandName }, 'imap command failed');
     session.write(`${tag} NO [SERVERBUG] A temporary problem on the server; try again later\r\n`);
   }
+  return label;
 }
 
 /** BAD, counted: a client that keeps sending nonsense is let go (STYLE.md, smtp-server). */

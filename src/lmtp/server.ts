@@ -19,7 +19,7 @@ export interface LmtpLogger {
 }
 
 export interface LmtpOptions {
-  services: Pick<Services, 'mail'>;
+  services: Pick<Services, 'mail' | 'metrics'>;
   /** config.maxMessageSize: the largest message stored, Return-Path line included. */
   maxMessageSize: number;
   logger?: LmtpLogger;
@@ -162,13 +162,18 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
         normalizeAddress(address.address);
         callback();
       } catch {
-        callback(smtpError(invalidRecipient(address.address)));
+        const reply = invalidRecipient(address.address);
+        options.services.metrics.deliveries.inc({ result: reply.result });
+        callback(smtpError(reply));
       }
     },
 
     onData(stream, session, callback) {
       const transaction = deliver(stream, session).then(
-        (replies) => callback(null, replies.map(asResult)),
+        (replies) => {
+          for (const reply of replies) options.services.metrics.deliveries.inc({ result: reply.result });
+          callback(null, replies.map(asResult));
+        },
         (error: unknown) => {
           // Reading the stream failed (the client went away): nobody is left to answer.
           log.warn({ err: loggable(error), session: session.id }, 'lmtp transaction abandoned');

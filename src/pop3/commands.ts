@@ -256,7 +256,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
       if (!message) return session.err('No such message');
       const raw = await session.maildrop!.reader.retrieve(Number(argument) - 1);
       session.connection.write(`+OK ${message.size} octets\r\n`);
-      await session.connection.writeAll(encodeMessage(raw));
+      await session.sendMessage(encodeMessage(raw));
     },
   },
 
@@ -269,7 +269,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
       if (!/^\d{1,9}$/.test(lines)) return session.err('TOP needs a message number and a line count');
       const raw = await session.maildrop!.reader.peek(Number(number) - 1);
       session.connection.write('+OK Top of message follows\r\n');
-      await session.connection.writeAll(encodeMessage(raw, Number(lines)));
+      await session.sendMessage(encodeMessage(raw, Number(lines)));
     },
   },
 

@@ -3,6 +3,7 @@ import { loggable } from '../core/errors.js';
 import type { Change } from '../core/events/changes.js';
 import type { NewSession } from '../core/sessions/service.js';
 import type { MailStore } from '../core/mailstore/service.js';
+import type { Metrics } from '../core/metrics.js';
 import { Connection, LINE_TOO_LONG } from '../net/connection.js';
 import type { TlsCertificate } from '../net/tls.js';
 import { COMMANDS } from './commands.js';
@@ -12,6 +13,7 @@ import type { ReadAhead } from './read-ahead.js';
 export interface Pop3Context {
   login: LoginService;
   mail: MailStore;
+  metrics: Pick<Metrics, 'bytesSent' | 'commandDuration'>;
   /** Exclusive access to a maildrop across every gateway process; null when another session has it. */
   lockMaildrop(accountId: number, onLost: () => void): Promise<(() => Promise<void>) | null>;
   /** onResync: changes may have been missed (the feed reconnected). */
@@ -128,15 +130,36 @@ export class Pop3Session {
     this.user = null;
   }
 
+  /** Sends a message as RETR or TOP encodes it, counting its bytes. */
+  async sendMessage(pieces: Iterable<Buffer>): Promise<void> {
+    const bytesSent = this.context.metrics.bytesSent;
+    await this.connection.writeAll(
+      (function* () {
+        for (const piece of pieces) {
+          bytesSent.inc({ protocol: 'pop3' }, piece.length);
+          yield piece;
+        }
+      })(),
+    );
+  }
+
+  /** Runs one command, timed by its name; anything unknown is timed as "other", so the label set stays bounded. */
   private async handle(line: string): Promise<void> {
     const [word = '', ...rest] = line.split(' ');
-    const command = COMMANDS[word.toUpperCase()];
+    const name = word.toUpperCase();
+    const done = this.context.metrics.commandDuration.startTimer({ protocol: 'pop3' });
+    await this.execute(name, rest.join(' '));
+    done({ command: Object.hasOwn(COMMANDS, name) ? name : 'other' });
+  }
+
+  private async execute(name: string, argument: string): Promise<void> {
+    const command = COMMANDS[name];
     if (!command || !command.states.includes(this.state)) {
-      this.err(command ? `${word.toUpperCase()} is not allowed now` : 'Unknown command');
+      this.err(command ? `${name} is not allowed now` : 'Unknown command');
       return;
     }
     try {
-      await command.run(this, rest.join(' '));
+      await command.run(this, argument);
     } catch (error) {
       if (error instanceof LoginError) {
         this.err(`[AUTH] ${error.message}`);

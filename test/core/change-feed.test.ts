@@ -4,6 +4,7 @@ import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { CHANGE_CHANNEL, type Change, publishChange } from '../../src/core/events/changes.js';
 import { createChangeFeed, parseChange } from '../../src/core/events/feed.js';
+import { createMetrics } from '../../src/core/metrics.js';
 import { connect, type DatabaseHandle } from '../../src/db/client.js';
 import { freshDatabase, freshDatabaseUrl } from '../helpers/database.js';
 import { runInOtherProcess } from '../helpers/other-process.js';
@@ -207,7 +208,7 @@ t.test('a malformed notification is logged and ignored', async (t) => {
   t.equal(messages.length, garbage.length, 'each one reported');
 });
 
-t.test('a reconnect asks every subscriber to resync; a failing resync is logged', async (t) => {
+t.test('a reconnect asks every subscriber to resync, and is counted; a failing resync is logged', async (t) => {
   // The database side of a reconnect is tested on Postgres below; this is the feed's side, in any mode.
   let reconnect = () => {};
   const reconnecting = {
@@ -217,7 +218,8 @@ t.test('a reconnect asks every subscriber to resync; a failing resync is logged'
     },
   } as unknown as DatabaseHandle;
   const { messages, log } = warnings();
-  const feed = createChangeFeed(reconnecting, log);
+  const metrics = createMetrics();
+  const feed = createChangeFeed(reconnecting, log, metrics);
   let resyncs = 0;
   await feed.subscribe(() => {}, () => void resyncs++);
   await feed.subscribe(() => {}, () => {
@@ -228,6 +230,7 @@ t.test('a reconnect asks every subscriber to resync; a failing resync is logged'
   reconnect();
   t.equal(resyncs, 2);
   t.same(messages, ['a change feed resync failed']);
+  t.equal((await metrics.changeResyncs.get()).values[0]?.value, 1, 'one reconnect, one resync counted');
 });
 
 t.test('parseChange accepts exactly the shapes of Change', async (t) => {

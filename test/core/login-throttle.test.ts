@@ -42,7 +42,7 @@ async function pop3Login(from: string, address: string, password: string, doors:
 
 /** A counter's or gauge's value for exactly these labels (0 when never counted). */
 async function metric(name: string, labels: Record<string, string>): Promise<number> {
-  const found = await services.metrics.getSingleMetric(name)!.get();
+  const found = await services.metrics.registry.getSingleMetric(name)!.get();
   return found.values.find((value) => Object.entries(labels).every(([k, v]) => value.labels[k] === v))?.value ?? 0;
 }
 

@@ -54,6 +54,7 @@ export async function buildTestApi(
     maxMessageSize,
     loginThrottle: options.loginThrottle,
     publicServers: options.publicServers ?? PUBLIC_SERVERS,
+    pool: database.pool,
   });
   rememberSecret(ADMIN_TOKEN);
   rememberSecret(PASSWORD);

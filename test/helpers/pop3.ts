@@ -28,6 +28,7 @@ export async function startTestPop3(
     tls,
     login: services.login,
     mail: services.mail,
+    metrics: services.metrics,
     lockMaildrop: gateway.lockMaildrop,
     registerSession: gateway.registerSession,
     subscribe: (listener, onResync) => gateway.feed.subscribe(listener, onResync),

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import t from 'tap';
 import { ConflictError } from '../../src/core/errors.js';
 import type { DeliveryResult } from '../../src/core/mailstore/service.js';
+import { createMetrics } from '../../src/core/metrics.js';
 import type { Services } from '../../src/core/services.js';
 import { type LmtpLogger, startLmtpServer } from '../../src/lmtp/server.js';
 import { dotStuff, pythonLmtp, RawLmtp } from './clients.js';
@@ -38,7 +39,7 @@ async function fakeCore(
   options: { logger?: LmtpLogger; maxClients?: number; closeTimeout?: number; socketTimeout?: number } = {},
 ) {
   const lmtp = await startLmtpServer(
-    { services: { mail: { deliver } } as unknown as Pick<Services, 'mail'>, maxMessageSize: 64 * 1024, ...options },
+    { services: { mail: { deliver }, metrics: createMetrics() } as unknown as Pick<Services, 'mail' | 'metrics'>, maxMessageSize: 64 * 1024, ...options },
     '127.0.0.1',
     0,
   );
@@ -215,7 +216,7 @@ t.test('a port in use is an error at start', async (t) => {
   t.teardown(() => new Promise((resolve) => blocker.close(resolve)));
   const { port } = blocker.address() as { port: number };
   await t.rejects(
-    startLmtpServer({ services: {} as Pick<Services, 'mail'>, maxMessageSize: 64 * 1024 }, '127.0.0.1', port),
+    startLmtpServer({ services: {} as Pick<Services, 'mail' | 'metrics'>, maxMessageSize: 64 * 1024 }, '127.0.0.1', port),
     { code: 'EADDRINUSE' },
   );
 });

@@ -6,7 +6,7 @@ import type { Services } from '../../src/core/services.js';
 import type { Database, DatabaseHandle } from '../../src/db/client.js';
 import { accounts, blobs, folders, messages } from '../../src/db/schema/index.js';
 import { type LmtpOptions, type LmtpServer, startLmtpServer } from '../../src/lmtp/server.js';
-import { buildTestApi } from '../helpers/api.js';
+import { buildTestApi, type TestApi } from '../helpers/api.js';
 
 export const ACTOR: Actor = { id: 'test', name: 'lmtp test', domains: null };
 
@@ -17,6 +17,8 @@ const PASSWORD_HASH =
 type Teardown = { teardown(fn: () => unknown): void };
 
 export interface LmtpFixture {
+  /** The API on the same core, for what it serves about deliveries (/metrics). */
+  app: TestApi['app'];
   services: Services;
   database: DatabaseHandle;
   lmtp: LmtpServer;
@@ -41,6 +43,7 @@ export async function lmtpFixture(
   t.teardown(() => lmtp.close());
   const domainsMade = new Set<string>();
   return {
+    app,
     services,
     database,
     lmtp,

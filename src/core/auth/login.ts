@@ -4,6 +4,7 @@ import type { Database } from '../../db/client.js';
 import { accounts, domains } from '../../db/schema/index.js';
 import { normalizeAddress } from '../addresses.js';
 import { DomainError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { LoginThrottle } from './throttle.js';
 
@@ -69,70 +70,84 @@ class VerifiedPasswords {
   }
 }
 
-export function createLoginService(db: Database, throttle: LoginThrottle) {
+type LoginInput = { address: string; password: string; protocol: MailProtocol; ip: string };
+
+export function createLoginService(db: Database, throttle: LoginThrottle, metrics: Pick<Metrics, 'logins'>) {
   const verified = new VerifiedPasswords();
+
+  async function login(input: LoginInput): Promise<LoginAccount> {
+    const invalid = new LoginError('invalid_credentials', 'Authentication failed');
+    let address: string | null;
+    try {
+      address = normalizeAddress(input.address).address;
+    } catch {
+      address = null;
+    }
+    const [[found], standing] = await Promise.all([
+      address === null
+        ? []
+        : db
+            .select({ account: accounts, domainStatus: domains.status })
+            .from(accounts)
+            .innerJoin(domains, eq(domains.id, accounts.domainId))
+            .where(eq(accounts.address, address)),
+      throttle.standing(input.ip, address),
+    ]);
+    const row = found?.account;
+    if (standing.lockedOut !== null) {
+      throttle.refused(input.protocol, standing.lockedOut);
+      throw new LoginError('locked_out', LOCKED_OUT[standing.lockedOut]);
+    }
+    const failure = { ip: input.ip, protocol: input.protocol };
+    if (!row) {
+      decoyHash ??= hashPassword('a decoy for unknown addresses');
+      await verifyPassword(await decoyHash, input.password);
+      await throttle.failed({ ...failure, mailbox: null });
+      throw invalid;
+    }
+    const { valid, needsRehash } = verified.has(row.id, row.passwordHash, input.password)
+      ? { valid: true, needsRehash: false }
+      : await verifyPassword(row.passwordHash, input.password);
+    if (!valid) {
+      await throttle.failed({ ...failure, mailbox: row.address });
+      throw invalid;
+    }
+    if (standing.mailboxFailures) await throttle.succeeded(row.address);
+    // Only after the password is right, so these answers tell nothing to a guesser.
+    if (row.status === 'suspended') throw new LoginError('mailbox_suspended', 'The mailbox is suspended');
+    if (found!.domainStatus === 'suspended') throw new LoginError('mailbox_suspended', "The mailbox's domain is suspended");
+    if (!(input.protocol === 'imap' ? row.imapEnabled : row.pop3Enabled)) {
+      throw new LoginError('protocol_disabled', `${input.protocol.toUpperCase()} is disabled for this mailbox`);
+    }
+    const upgraded = needsRehash ? await hashPassword(input.password) : null;
+    verified.remember(row.id, upgraded ?? row.passwordHash, input.password);
+    await db
+      .update(accounts)
+      .set({
+        lastLoginAt: sql`now()`,
+        lastLoginProtocol: input.protocol,
+        lastLoginIp: input.ip,
+        // Compared with the hash just verified, so a password changed meanwhile is not overwritten.
+        ...(upgraded === null ? {} : { passwordHash: upgraded }),
+      })
+      .where(and(eq(accounts.id, row.id), eq(accounts.passwordHash, row.passwordHash)));
+    return { accountId: row.id, address: row.address, passwordVersion: row.passwordVersion, pop3DeleteMode: row.pop3DeleteMode };
+  }
+
   return {
     /**
      * Checks a mail client's credentials. Unknown address and wrong password give the same
      * error after the same work; a right password on a legacy hash upgrades it to argon2id.
      */
-    async login(input: { address: string; password: string; protocol: MailProtocol; ip: string }): Promise<LoginAccount> {
-      const invalid = new LoginError('invalid_credentials', 'Authentication failed');
-      let address: string | null;
+    async login(input: LoginInput): Promise<LoginAccount> {
       try {
-        address = normalizeAddress(input.address).address;
-      } catch {
-        address = null;
+        const account = await login(input);
+        metrics.logins.inc({ protocol: input.protocol, result: 'ok' });
+        return account;
+      } catch (error) {
+        if (error instanceof LoginError) metrics.logins.inc({ protocol: input.protocol, result: error.refusal });
+        throw error;
       }
-      const [[found], standing] = await Promise.all([
-        address === null
-          ? []
-          : db
-              .select({ account: accounts, domainStatus: domains.status })
-              .from(accounts)
-              .innerJoin(domains, eq(domains.id, accounts.domainId))
-              .where(eq(accounts.address, address)),
-        throttle.standing(input.ip, address),
-      ]);
-      const row = found?.account;
-      if (standing.lockedOut !== null) {
-        throttle.refused(input.protocol, standing.lockedOut);
-        throw new LoginError('locked_out', LOCKED_OUT[standing.lockedOut]);
-      }
-      const failure = { ip: input.ip, protocol: input.protocol };
-      if (!row) {
-        decoyHash ??= hashPassword('a decoy for unknown addresses');
-        await verifyPassword(await decoyHash, input.password);
-        await throttle.failed({ ...failure, mailbox: null });
-        throw invalid;
-      }
-      const { valid, needsRehash } = verified.has(row.id, row.passwordHash, input.password)
-        ? { valid: true, needsRehash: false }
-        : await verifyPassword(row.passwordHash, input.password);
-      if (!valid) {
-        await throttle.failed({ ...failure, mailbox: row.address });
-        throw invalid;
-      }
-      if (standing.mailboxFailures) await throttle.succeeded(row.address);
-      // Only after the password is right, so these answers tell nothing to a guesser.
-      if (row.status === 'suspended') throw new LoginError('mailbox_suspended', 'The mailbox is suspended');
-      if (found!.domainStatus === 'suspended') throw new LoginError('mailbox_suspended', "The mailbox's domain is suspended");
-      if (!(input.protocol === 'imap' ? row.imapEnabled : row.pop3Enabled)) {
-        throw new LoginError('protocol_disabled', `${input.protocol.toUpperCase()} is disabled for this mailbox`);
-      }
-      const upgraded = needsRehash ? await hashPassword(input.password) : null;
-      verified.remember(row.id, upgraded ?? row.passwordHash, input.password);
-      await db
-        .update(accounts)
-        .set({
-          lastLoginAt: sql`now()`,
-          lastLoginProtocol: input.protocol,
-          lastLoginIp: input.ip,
-          // Compared with the hash just verified, so a password changed meanwhile is not overwritten.
-          ...(upgraded === null ? {} : { passwordHash: upgraded }),
-        })
-        .where(and(eq(accounts.id, row.id), eq(accounts.passwordHash, row.passwordHash)));
-      return { accountId: row.id, address: row.address, passwordVersion: row.passwordVersion, pop3DeleteMode: row.pop3DeleteMode };
     },
 
     /**

@@ -1,4 +1,5 @@
 import type { DatabaseHandle, Unlisten } from '../../db/client.js';
+import type { Metrics } from '../metrics.js';
 import { type AccountChangeReason, CHANGE_CHANNEL, type Change } from './changes.js';
 
 /** Where the feed reports what it drops; a pino logger (Fastify's `app.log`) fits. */
@@ -26,11 +27,16 @@ interface Subscriber {
  * One LISTEN per process, however many sessions subscribe: it starts with the first subscriber
  * and stops when the last one leaves.
  */
-export function createChangeFeed(handle: DatabaseHandle, log: ChangeFeedLogger = { warn() {} }): ChangeFeed {
+export function createChangeFeed(
+  handle: DatabaseHandle,
+  log: ChangeFeedLogger = { warn() {} },
+  metrics?: Pick<Metrics, 'changeNotifications' | 'changeResyncs'>,
+): ChangeFeed {
   const subscribers = new Set<Subscriber>();
   let listening: Promise<Unlisten> | undefined;
 
   function deliver(payload: string): void {
+    metrics?.changeNotifications.inc();
     const change = parseChange(payload);
     if (change === null) {
       log.warn({ channel: CHANGE_CHANNEL, payload: payload.slice(0, 200) }, 'ignored a malformed change notification');
@@ -42,6 +48,7 @@ export function createChangeFeed(handle: DatabaseHandle, log: ChangeFeedLogger =
   }
 
   function resync(): void {
+    metrics?.changeResyncs.inc();
     for (const { onResync } of [...subscribers]) {
       if (onResync) callSafely(onResync, (error) => log.warn({ err: error }, 'a change feed resync failed'));
     }

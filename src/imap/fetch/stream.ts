@@ -308,6 +308,7 @@ class Output {
   async flush(): Promise<void> {
     if (this.pending.length === 0) return;
     const pieces = this.pending;
+    this.session.services.metrics.bytesSent.inc({ protocol: 'imap' }, this.size);
     this.pending = [];
     this.size = 0;
     // Small pieces are joined so the socket sees a few writes, large ones go as they are.
