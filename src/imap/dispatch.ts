@@ -9,10 +9,15 @@ import type { ImapSession } from './session.js';
 const BY_NAME = new Map<string, ImapCommand>(COMMANDS.map((command) => [command.name, command]));
 const HEAD = /^([^\s(){%*"\\\]]+) ([A-Za-z]+)(?: ([A-Za-z]+))?(?: |$)/;
 
-/** Runs one command, timed by its name; anything unknown is timed as "other", so the label set stays bounded. */
+/**
+ * Runs one command, timed by its name; anything unknown is timed as "other", so the label set
+ * stays bounded. IDLE is not timed: it lasts as long as the client waits, not as we work.
+ */
 export async function dispatch(session: ImapSession, command: Extract<RawCommand, { parts: unknown }>): Promise<void> {
-  const done = session.services.metrics.commandDuration.startTimer({ protocol: 'imap' });
-  done({ command: (await run(session, command)) ?? 'other' });
+  const started = process.hrtime.bigint();
+  const name = (await run(session, command)) ?? 'other';
+  if (name === 'IDLE') return;
+  session.services.metrics.commandDuration.observe({ protocol: 'imap', command: name }, Number(process.hrtime.bigint() - started) / 1e9);
 }
 
 /**

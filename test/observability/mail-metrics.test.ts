@@ -72,6 +72,10 @@ t.test('IMAP: live sessions, FETCH bytes and command latency by known command na
   t.match((await run(client, 'b FROBNICATE now')).at(-1), /^b BAD/);
   t.match((await run(client, 'u UID FROBNICATE 1')).at(-1), /^u BAD/);
   t.match((await run(client, 'x LOGIN again please')).at(-1), /^x BAD/, 'a known command in the wrong state');
+  client.send('i IDLE\r\n');
+  t.match(await client.readLine(), /^\+ /);
+  client.send('DONE\r\n');
+  t.match(await client.readLine(), /^i OK/);
   const during = await metrics();
   const sent = (text: string) => sample(text, 'mailroom_bytes_sent_total', { protocol: 'imap' }) ?? 0;
   const fetchBytes = sent(during) - sent(before);
@@ -81,6 +85,7 @@ t.test('IMAP: live sessions, FETCH bytes and command latency by known command na
   t.equal(count('SELECT'), 1);
   t.equal(count('FETCH'), 1);
   t.equal(count('other'), 2, 'unknown commands, UID ones too, are "other"');
+  t.equal(count('IDLE'), undefined, 'IDLE is not timed: it lasts as long as the client waits');
   t.equal(count('LOGIN'), 8 + 1 + 1, 'every LOGIN so far, the one refused for its state too');
   t.equal(
     sample(during, 'mailroom_command_duration_seconds_bucket', { protocol: 'imap', command: 'FETCH', le: '+Inf' }),
