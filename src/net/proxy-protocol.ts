@@ -18,15 +18,13 @@ export interface ProxyHeader {
   length: number;
 }
 
-export class ProxyHeaderError extends Error {}
-
 function v1(buffer: Buffer): ProxyHeader | null {
   const end = buffer.indexOf('\r\n');
   if (end === -1) {
-    if (buffer.length >= V1_MAX) throw new ProxyHeaderError('PROXY v1 line too long');
+    if (buffer.length >= V1_MAX) throw new Error('PROXY v1 line too long');
     return null;
   }
-  if (end + 2 > V1_MAX) throw new ProxyHeaderError('PROXY v1 line too long');
+  if (end + 2 > V1_MAX) throw new Error('PROXY v1 line too long');
   const fields = buffer.subarray(0, end).toString('latin1').split(' ');
   if (fields[1] === 'UNKNOWN') return { address: null, length: end + 2 };
   const [, family, source, destination, sourcePort, destinationPort] = fields;
@@ -40,7 +38,7 @@ function v1(buffer: Buffer): ProxyHeader | null {
     !isPort(sourcePort) ||
     !isPort(destinationPort)
   ) {
-    throw new ProxyHeaderError('malformed PROXY v1 line');
+    throw new Error('malformed PROXY v1 line');
   }
   return { address: source ?? null, length: end + 2 };
 }
@@ -55,32 +53,32 @@ function ipv6(bytes: Buffer): string {
 function v2(buffer: Buffer): ProxyHeader | null {
   if (buffer.length < 16) return null;
   const versionCommand = buffer[12] ?? 0;
-  if (versionCommand >> 4 !== 2) throw new ProxyHeaderError('unsupported PROXY version');
+  if (versionCommand >> 4 !== 2) throw new Error('unsupported PROXY version');
   const length = 16 + buffer.readUInt16BE(14);
-  if (length > V2_MAX) throw new ProxyHeaderError('PROXY v2 header too long');
+  if (length > V2_MAX) throw new Error('PROXY v2 header too long');
   if (buffer.length < length) return null;
   const command = versionCommand & 0x0f;
   // LOCAL: the balancer's own connection (a health check); the peer address stands.
   if (command === 0) return { address: null, length };
-  if (command !== 1) throw new ProxyHeaderError('unknown PROXY v2 command');
+  if (command !== 1) throw new Error('unknown PROXY v2 command');
   const familyProtocol = buffer[13] ?? 0;
   const body = buffer.subarray(16, length);
   // TCP over IPv4 or IPv6; anything else (UDP, UNIX, UNSPEC) says nothing we can use.
   if (familyProtocol === 0x11 && body.length >= 12) return { address: [...body.subarray(0, 4)].join('.'), length };
   if (familyProtocol === 0x21 && body.length >= 36) return { address: ipv6(body.subarray(0, 16)), length };
   if (familyProtocol === 0x00) return { address: null, length };
-  throw new ProxyHeaderError('unsupported PROXY v2 address family');
+  throw new Error('unsupported PROXY v2 address family');
 }
 
 /** The header at the start of `buffer`; null while more bytes are needed. Throws on anything else. */
 export function parseProxyHeader(buffer: Buffer): ProxyHeader | null {
   if (buffer[0] === V2_SIGNATURE[0]) {
     const signature = buffer.subarray(0, V2_SIGNATURE.length);
-    if (!signature.equals(V2_SIGNATURE.subarray(0, signature.length))) throw new ProxyHeaderError('no PROXY header');
+    if (!signature.equals(V2_SIGNATURE.subarray(0, signature.length))) throw new Error('no PROXY header');
     return signature.length < V2_SIGNATURE.length ? null : v2(buffer);
   }
   const prefix = buffer.subarray(0, V1_PREFIX.length);
-  if (!prefix.equals(V1_PREFIX.subarray(0, prefix.length))) throw new ProxyHeaderError('no PROXY header');
+  if (!prefix.equals(V1_PREFIX.subarray(0, prefix.length))) throw new Error('no PROXY header');
   return prefix.length < V1_PREFIX.length ? null : v1(buffer);
 }
 
@@ -135,8 +133,8 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<stri
       const rest = buffer.subarray(header.length);
       if (rest.length > 0) socket.unshift(rest);
     };
-    const onClose = () => finish(new ProxyHeaderError('closed before the PROXY header'));
-    const timer = setTimeout(() => finish(new ProxyHeaderError('no PROXY header in time')), timeoutMs);
+    const onClose = () => finish(new Error('closed before the PROXY header'));
+    const timer = setTimeout(() => finish(new Error('no PROXY header in time')), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
   });
