@@ -36,6 +36,8 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
   const accept = (plain: Socket, ip: string) => {
     const count = (perIp.get(ip) ?? 0) + 1;
     if (count > options.maxConnectionsPerIp) {
+      // Read (and drop) what it sends, or its hang-up would go unseen on a socket paused for the header.
+      plain.resume();
       plain.end(options.refusal);
       return;
     }
@@ -46,6 +48,7 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
       else perIp.set(ip, left);
     });
     if (!options.implicitTls) {
+      // Paused after a PROXY header; resumes once the session listens, the bytes after the header first.
       plain.resume();
       options.onConnection(plain, ip);
       return;
