@@ -59,6 +59,12 @@ export interface Config {
   lmtpTimeoutMs: number;
   /** Whether IMAP takes passwords without TLS from addresses other than loopback. */
   allowPlaintextAuth: boolean;
+  /** Listeners that take a PROXY header (v1 or v2; LMTP: v1) from `proxyTrusted` peers. */
+  proxyProtocol: ProxyListener[];
+  /** Addresses and CIDR ranges of the load balancers whose PROXY headers are believed, and required. */
+  proxyTrusted: string[];
+  /** Proxies (addresses, CIDR ranges) whose X-Forwarded-For the API believes; empty: none. */
+  apiTrustProxy: string[];
   /** How long `serve` may take to stop after SIGTERM (sessions told, deliveries finished) before it exits anyway. */
   shutdownTimeoutMs: number;
 }
@@ -82,6 +88,9 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
+
+export const PROXY_LISTENERS = ['imap', 'imaps', 'pop3', 'pop3s', 'lmtp'] as const;
+export type ProxyListener = (typeof PROXY_LISTENERS)[number];
 
 type Env = Record<string, string | undefined>;
 
@@ -203,6 +212,33 @@ function flag(env: Env, name: string): boolean {
   throw new ConfigError(name, `'${value}' is not true or false`);
 }
 
+function list(env: Env, name: string, fallback: string): string[] {
+  return (text(env, name) ?? fallback)
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
+function proxyListeners(env: Env, name: string): ProxyListener[] {
+  const names = list(env, name, '').map((entry) => entry.toLowerCase());
+  const unknown = names.find((entry) => !(PROXY_LISTENERS as readonly string[]).includes(entry));
+  if (unknown !== undefined) throw new ConfigError(name, `'${unknown}' is not one of ${PROXY_LISTENERS.join(', ')}`);
+  return [...new Set(names)] as ProxyListener[];
+}
+
+function addresses(env: Env, name: string, fallback: string): string[] {
+  const entries = list(env, name, fallback);
+  for (const entry of entries) {
+    const [address = '', bits, ...extra] = entry.split('/');
+    const family = isIP(address);
+    const max = family === 6 ? 128 : 32;
+    if (family === 0 || extra.length > 0 || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
+      throw new ConfigError(name, `expected IP addresses or CIDR ranges, got '${entry}'`);
+    }
+  }
+  return entries;
+}
+
 /** Reads and validates the whole configuration; the only place that looks at the environment. */
 export function loadConfig(env: Env = process.env): Config {
   const tlsCertPath = text(env, 'MAILROOM_TLS_CERT');
@@ -218,6 +254,13 @@ export function loadConfig(env: Env = process.env): Config {
   const imapsPort = port(env, 'MAILROOM_IMAPS_PORT', 1993);
   const pop3Port = port(env, 'MAILROOM_POP3_PORT', 1110);
   const pop3sPort = port(env, 'MAILROOM_POP3S_PORT', 1995);
+  const proxyProtocol = proxyListeners(env, 'MAILROOM_PROXY_PROTOCOL');
+  const proxyTrusted = addresses(env, 'MAILROOM_PROXY_TRUSTED', '127.0.0.1,::1');
+  // smtp-server compares the peer with each entry as a plain address.
+  const range = proxyTrusted.find((entry) => entry.includes('/'));
+  if (proxyProtocol.includes('lmtp') && range !== undefined) {
+    throw new ConfigError('MAILROOM_PROXY_TRUSTED', `LMTP takes single addresses only, not the range '${range}'`);
+  }
   return {
     host: bindHost,
     httpPort: port(env, 'MAILROOM_HTTP_PORT', 8080),
@@ -263,6 +306,9 @@ export function loadConfig(env: Env = process.env): Config {
     // RFC 5321 §4.5.3.2.7 gives a client 5 minutes between commands.
     lmtpTimeoutMs: integer(env, 'MAILROOM_LMTP_TIMEOUT', 300, 10, 3600) * 1000,
     allowPlaintextAuth: flag(env, 'MAILROOM_ALLOW_PLAINTEXT_AUTH'),
+    proxyProtocol,
+    proxyTrusted,
+    apiTrustProxy: addresses(env, 'MAILROOM_API_TRUST_PROXY', ''),
     // Under the 30 s a container orchestrator waits before it kills.
     shutdownTimeoutMs: integer(env, 'MAILROOM_SHUTDOWN_TIMEOUT', 25, 1, 3600) * 1000,
   };

@@ -1,4 +1,4 @@
-import type { Config } from './config.js';
+import type { Config, ProxyListener } from './config.js';
 import { buildApp } from './api/app.js';
 import { createServices } from './core/services.js';
 import { connect, type DatabaseHandle } from './db/client.js';
@@ -6,6 +6,7 @@ import { lockDataDir } from './db/data-dir-lock.js';
 import { type Gateway, startGateway } from './gateway.js';
 import { startImap } from './imap/server.js';
 import { type LmtpServer, startLmtpServer } from './lmtp/server.js';
+import { trustList } from './net/proxy-protocol.js';
 import { loadTlsCertificate, type TlsCertificate } from './net/tls.js';
 import { startPop3 } from './pop3/server.js';
 
@@ -72,12 +73,15 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     logLevel: config.logLevel,
     bodyLimit: config.apiBodyLimit,
     maxMessageSize: config.maxMessageSize,
+    trustProxy: config.apiTrustProxy,
     limits: { perIp: config.apiRateLimitPerIp, perKey: config.apiRateLimitPerKey, maxEventLoopDelayMs: config.apiMaxEventLoopDelayMs },
   });
   let lmtp: LmtpServer | null = null;
   let gateway: Gateway | null = null;
   let tls: TlsCertificate | null = null;
   const mailDoors: { close(): Promise<void> }[] = [];
+  const proxyTrusted = trustList(config.proxyTrusted);
+  const proxyOn = (listener: ProxyListener) => (config.proxyProtocol.includes(listener) ? proxyTrusted : undefined);
   // Doors stop before the database closes, so a delivery in progress can still commit and be
   // answered; each door stops accepting at once, tells its sessions goodbye and waits for them.
   const close = async () => {
@@ -95,6 +99,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
           logger: app.log.child({ part: 'lmtp' }),
           // A transaction cut before its reply could be stored and then retried: the shutdown deadline rules.
           closeTimeout: config.shutdownTimeoutMs,
+          ...(proxyOn('lmtp') ? { useProxy: config.proxyTrusted } : {}),
         },
         config.host,
         config.lmtpPort,
@@ -116,6 +121,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
           port: config.imapPort,
           securePort: config.imapsPort,
           maxConnectionsPerIp: config.maxConnectionsPerIp,
+          proxyFrom: { plain: proxyOn('imap'), secure: proxyOn('imaps') },
           context: {
             services,
             gateway,
@@ -143,6 +149,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
           host: config.host,
           port: config.pop3Port,
           securePort: config.pop3sPort,
+          proxyFrom: { plain: proxyOn('pop3'), secure: proxyOn('pop3s') },
           tls,
           maxConnectionsPerIp: config.maxConnectionsPerIp,
           context: {

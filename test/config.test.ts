@@ -42,6 +42,9 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     loginTimeoutMs: 60_000,
     lmtpTimeoutMs: 300_000,
     allowPlaintextAuth: false,
+    proxyProtocol: [],
+    proxyTrusted: ['127.0.0.1', '::1'],
+    apiTrustProxy: [],
     shutdownTimeoutMs: 25_000,
   });
 });
@@ -94,6 +97,9 @@ t.test('every variable is read', async (t) => {
     MAILROOM_LOGIN_TIMEOUT: '30',
     MAILROOM_LMTP_TIMEOUT: '600',
     MAILROOM_ALLOW_PLAINTEXT_AUTH: 'true',
+    MAILROOM_PROXY_PROTOCOL: 'IMAPS, pop3s,imaps',
+    MAILROOM_PROXY_TRUSTED: '10.0.0.0/8, fd00::/8,192.0.2.10',
+    MAILROOM_API_TRUST_PROXY: '10.1.0.0/16',
     MAILROOM_SHUTDOWN_TIMEOUT: '90',
   });
   t.same(config, {
@@ -137,6 +143,9 @@ t.test('every variable is read', async (t) => {
     loginTimeoutMs: 30_000,
     lmtpTimeoutMs: 600_000,
     allowPlaintextAuth: true,
+    proxyProtocol: ['imaps', 'pop3s'],
+    proxyTrusted: ['10.0.0.0/8', 'fd00::/8', '192.0.2.10'],
+    apiTrustProxy: ['10.1.0.0/16'],
     shutdownTimeoutMs: 90_000,
   });
 });
@@ -148,6 +157,8 @@ t.test('other accepted spellings', async (t) => {
   t.equal(loadConfig({ MAILROOM_HOST: 'localhost' }).host, 'localhost');
   t.equal(loadConfig({ MAILROOM_HOST: 'mail-1.internal.example' }).host, 'mail-1.internal.example');
   t.equal(loadConfig({ MAILROOM_HTTP_PORT: '0' }).httpPort, 0, '0 lets the system pick a port');
+  t.same(loadConfig({ MAILROOM_PROXY_PROTOCOL: 'lmtp', MAILROOM_PROXY_TRUSTED: '10.0.0.5,::1' }).proxyTrusted, ['10.0.0.5', '::1'], 'LMTP with single addresses');
+  t.same(loadConfig({ MAILROOM_PROXY_PROTOCOL: ' , ' }).proxyProtocol, [], 'an empty list: none');
   t.equal(loadConfig({ MAILROOM_HTTP_PORT: '65535' }).httpPort, 65535);
   t.equal(loadConfig({ MAILROOM_DATA_DIR: 'relative/dir' }).dataDir, resolve('relative/dir'));
   for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
@@ -249,6 +260,16 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_LOGIN_TIMEOUT', { MAILROOM_LOGIN_TIMEOUT: '3601' }],
   ['MAILROOM_LMTP_TIMEOUT', { MAILROOM_LMTP_TIMEOUT: '5' }],
   ['MAILROOM_ALLOW_PLAINTEXT_AUTH', { MAILROOM_ALLOW_PLAINTEXT_AUTH: 'maybe' }],
+  ['MAILROOM_PROXY_PROTOCOL', { MAILROOM_PROXY_PROTOCOL: 'imap,smtp' }],
+  ['MAILROOM_PROXY_PROTOCOL', { MAILROOM_PROXY_PROTOCOL: 'true' }],
+  ['MAILROOM_PROXY_TRUSTED', { MAILROOM_PROXY_TRUSTED: 'balancer.internal' }],
+  ['MAILROOM_PROXY_TRUSTED', { MAILROOM_PROXY_TRUSTED: '10.0.0.0/33' }],
+  ['MAILROOM_PROXY_TRUSTED', { MAILROOM_PROXY_TRUSTED: 'fd00::/129' }],
+  ['MAILROOM_PROXY_TRUSTED', { MAILROOM_PROXY_TRUSTED: '10.0.0.0/8/8' }],
+  ['MAILROOM_PROXY_TRUSTED', { MAILROOM_PROXY_TRUSTED: '10.0.0.0/' }],
+  // smtp-server matches single addresses only.
+  ['MAILROOM_PROXY_TRUSTED', { MAILROOM_PROXY_PROTOCOL: 'lmtp', MAILROOM_PROXY_TRUSTED: '10.0.0.0/8' }],
+  ['MAILROOM_API_TRUST_PROXY', { MAILROOM_API_TRUST_PROXY: 'true' }],
   ['MAILROOM_SHUTDOWN_TIMEOUT', { MAILROOM_SHUTDOWN_TIMEOUT: '0' }],
   ['MAILROOM_SHUTDOWN_TIMEOUT', { MAILROOM_SHUTDOWN_TIMEOUT: '10s' }],
   // A value pasted with a line break must still give one line to print.

@@ -39,6 +39,8 @@ export interface AppOptions {
   maxMessageSize?: number;
   /** Largest mbox the import route reads (whole, into memory); 20 messages' worth when left out. */
   maxImportSize?: number;
+  /** Proxies (addresses, CIDR ranges) whose X-Forwarded-For gives request.ip; none when left out. */
+  trustProxy?: string[];
   /** Rate limits and load shedding; none when left out. */
   limits?: ApiLimits;
 }
@@ -58,6 +60,7 @@ export async function buildApp({
   bodyLimit,
   maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
   maxImportSize = 20 * maxMessageSize,
+  trustProxy = [],
   limits = { perIp: 0, perKey: 0, maxEventLoopDelayMs: 0 },
 }: AppOptions): Promise<Api> {
   const app = Fastify({
@@ -68,6 +71,7 @@ export async function buildApp({
     },
     genReqId: requestId,
     bodyLimit,
+    trustProxy: trustProxy.length > 0 ? trustProxy : false,
     // Long enough for a 320-character address percent-encoded three times over.
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors: (error, request, reply) =>

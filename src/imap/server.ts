@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import { loggable } from '../core/errors.js';
 import { Connection } from '../net/connection.js';
 import { listenPair } from '../net/listener.js';
@@ -12,6 +13,8 @@ export interface ImapOptions {
   /** Implicit-TLS port (IMAPS); null: off. */
   securePort: number | null;
   maxConnectionsPerIp: number;
+  /** Per port: peers that must open with a PROXY header; absent: the port takes none. */
+  proxyFrom?: { plain?: BlockList; secure?: BlockList };
   context: ImapContext;
 }
 
@@ -56,9 +59,10 @@ export async function startImap(options: ImapOptions): Promise<ImapServer> {
     tls: options.context.tls,
     handshakeTimeoutMs: options.context.limits.loginTimeoutMs,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
+    proxyFrom: options.proxyFrom,
     refusal: REFUSAL,
-    onConnection(socket) {
-      const session = new ImapSession(new Connection(socket, options.context.limits.maxLineLength), options.context);
+    onConnection(socket, clientAddress) {
+      const session = new ImapSession(new Connection(socket, options.context.limits.maxLineLength, clientAddress), options.context);
       const served = serve(session)
         .catch((error) => options.context.log.warn({ err: loggable(error) }, 'imap session failed'))
         .finally(() => sessions.delete(session));

@@ -31,6 +31,8 @@ export interface LmtpOptions {
   socketTimeout?: number;
   /** Milliseconds close() waits for transactions in progress before it cuts connections. */
   closeTimeout?: number;
+  /** Peers (plain addresses) that must open with a PROXY v1 header; smtp-server reads no v2. */
+  useProxy?: string[];
 }
 
 export interface LmtpServer {
@@ -147,6 +149,7 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
     maxRecipients: options.maxRecipients ?? DEFAULTS.maxRecipients,
     socketTimeout: options.socketTimeout ?? DEFAULTS.socketTimeout,
     closeTimeout: options.closeTimeout ?? DEFAULTS.closeTimeout,
+    useProxy: options.useProxy ?? false,
     // smtp-server logs every connection at info and every client reset as an error; its lines are
     // for debugging sessions only. Errors that matter reach the 'error' event below.
     logger: log.child({ component: 'smtp-server' }, { level: ['debug', 'trace'].includes(log.level) ? log.level : 'fatal' }),

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { type SecureContext, TLSSocket } from 'node:tls';
+import { plainAddress } from './proxy-protocol.js';
 
 /** A line too long to be a command: the rest up to its line end is dropped, the session goes on. */
 export const LINE_TOO_LONG = Symbol('line too long');
@@ -34,12 +35,14 @@ export class Connection {
   /** From this host: plaintext credentials cannot be sniffed on the way. */
   readonly loopback: boolean;
 
+  /** `remoteAddress`: the client's, when a PROXY header named one; the peer's by default. */
   constructor(
     socket: Socket,
     private readonly maxLineLength: number,
+    remoteAddress = plainAddress(socket.remoteAddress ?? 'unknown'),
   ) {
     this.socket = socket;
-    this.remoteAddress = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    this.remoteAddress = remoteAddress;
     this.loopback = /^(127\.|::1$)/.test(this.remoteAddress);
     // Answers and pushed updates go out at once; Nagle's algorithm held IDLE pushes for ~40 ms.
     socket.setNoDelay(true);

@@ -1,5 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { type BlockList, createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { isTrusted, plainAddress, readProxyHeader } from './proxy-protocol.js';
 import type { TlsCertificate } from './tls.js';
 
 export interface ListenerOptions {
@@ -7,12 +8,15 @@ export interface ListenerOptions {
   port: number;
   /** Set: implicit TLS (IMAPS, POP3S); the handshake comes before the greeting. */
   implicitTls?: TlsCertificate;
-  /** How long an implicit-TLS handshake may take, however slowly the client feeds it. */
+  /** How long an implicit-TLS handshake (and a PROXY header) may take, however slowly the client feeds it. */
   handshakeTimeoutMs: number;
+  /** Set: peers in this list must open with a PROXY header (v1 or v2) naming the real client. */
+  proxyFrom?: BlockList;
   maxConnectionsPerIp: number;
   /** What a client over the per-address limit is told before the connection closes. */
   refusal: string;
-  onConnection(socket: Socket): void;
+  /** `clientAddress`: the peer's, or the one its PROXY header named. */
+  onConnection(socket: Socket, clientAddress: string): void;
 }
 
 export interface Listener {
@@ -29,24 +33,24 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
   const perIp = new Map<string, number>();
   const open = new Set<Socket>();
 
-  const server: Server = createServer((plain) => {
-    const ip = plain.remoteAddress ?? 'unknown';
+  const accept = (plain: Socket, ip: string) => {
     const count = (perIp.get(ip) ?? 0) + 1;
     if (count > options.maxConnectionsPerIp) {
+      // Read (and drop) what it sends, or its hang-up would go unseen on a socket paused for the header.
+      plain.resume();
       plain.end(options.refusal);
       return;
     }
     perIp.set(ip, count);
-    open.add(plain);
     plain.once('close', () => {
-      open.delete(plain);
       const left = (perIp.get(ip) ?? 1) - 1;
       if (left === 0) perIp.delete(ip);
       else perIp.set(ip, left);
     });
-    plain.on('error', () => {});
     if (!options.implicitTls) {
-      options.onConnection(plain);
+      // Paused after a PROXY header; resumes once the session listens, the bytes after the header first.
+      plain.resume();
+      options.onConnection(plain, ip);
       return;
     }
     // The certificate of the moment: a reload reaches the next handshake.
@@ -55,10 +59,24 @@ export async function listen(options: ListenerOptions): Promise<Listener> {
     plain.once('close', () => clearTimeout(timer));
     secure.once('secure', () => {
       clearTimeout(timer);
-      options.onConnection(secure);
+      options.onConnection(secure, ip);
     });
     // A failed handshake (a plain-text client on the TLS port, a scanner) just ends the connection.
     secure.once('error', () => plain.destroy());
+  };
+
+  const server: Server = createServer((plain) => {
+    open.add(plain);
+    plain.once('close', () => open.delete(plain));
+    plain.on('error', () => {});
+    const peer = plainAddress(plain.remoteAddress ?? 'unknown');
+    // Untrusted peers are served as they are: a PROXY line from them is just a bad command.
+    if (!options.proxyFrom || !isTrusted(options.proxyFrom, peer)) return accept(plain, peer);
+    readProxyHeader(plain, options.handshakeTimeoutMs).then(
+      (client) => accept(plain, client),
+      // Nothing sensible can be said before the header: the balancer sees the connection close.
+      () => plain.destroy(),
+    );
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -95,7 +113,13 @@ export interface PortPair {
 
 /** A mail door's two listeners: plain (upgraded in-band) and implicit TLS; either may be off. */
 export async function listenPair(
-  options: Omit<ListenerOptions, 'port' | 'implicitTls'> & { port: number | null; securePort: number | null; tls: TlsCertificate },
+  options: Omit<ListenerOptions, 'port' | 'implicitTls' | 'proxyFrom'> & {
+    port: number | null;
+    securePort: number | null;
+    tls: TlsCertificate;
+    /** Each port opts in to the PROXY protocol on its own. */
+    proxyFrom?: { plain?: BlockList; secure?: BlockList };
+  },
 ): Promise<PortPair> {
   const listeners: Listener[] = [];
   const pair: PortPair = {
@@ -106,12 +130,17 @@ export async function listenPair(
   };
   try {
     if (options.port !== null) {
-      const listener = await listen({ ...options, port: options.port });
+      const listener = await listen({ ...options, port: options.port, proxyFrom: options.proxyFrom?.plain });
       listeners.push(listener);
       pair.plain = listener.port;
     }
     if (options.securePort !== null) {
-      const listener = await listen({ ...options, port: options.securePort, implicitTls: options.tls });
+      const listener = await listen({
+        ...options,
+        port: options.securePort,
+        implicitTls: options.tls,
+        proxyFrom: options.proxyFrom?.secure,
+      });
       listeners.push(listener);
       pair.secure = listener.port;
     }

@@ -1,3 +1,4 @@
+import type { BlockList } from 'node:net';
 import { loggable } from '../core/errors.js';
 import { Connection } from '../net/connection.js';
 import { listenPair } from '../net/listener.js';
@@ -12,6 +13,8 @@ export interface Pop3Options {
   securePort: number | null;
   tls: TlsCertificate;
   maxConnectionsPerIp: number;
+  /** Per port: peers that must open with a PROXY header; absent: the port takes none. */
+  proxyFrom?: { plain?: BlockList; secure?: BlockList };
   context: Omit<Pop3Context, 'tls'>;
 }
 
@@ -34,9 +37,10 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
     tls: options.tls,
     handshakeTimeoutMs: options.context.loginTimeoutMs,
     maxConnectionsPerIp: options.maxConnectionsPerIp,
+    proxyFrom: options.proxyFrom,
     refusal: REFUSAL,
-    onConnection(socket) {
-      const session = new Pop3Session(new Connection(socket, MAX_LINE), context);
+    onConnection(socket, clientAddress) {
+      const session = new Pop3Session(new Connection(socket, MAX_LINE, clientAddress), context);
       const served = session
         .run()
         .catch((error) => options.context.log.warn({ err: loggable(error) }, 'pop3 session failed'))

@@ -42,6 +42,7 @@ export async function buildTestApi(
     passwordMinLength?: number;
     maxMessageSize?: number;
     limits?: AppOptions['limits'];
+    trustProxy?: string[];
     loginThrottle?: LoginThrottleSettings;
     publicServers?: PublicServers;
   } = {},
@@ -67,6 +68,7 @@ export async function buildTestApi(
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     maxMessageSize,
     limits: options.limits,
+    trustProxy: options.trustProxy,
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (typeof payload === 'string' || Buffer.isBuffer(payload)) {

@@ -1,4 +1,4 @@
-import { startImap } from '../../src/imap/server.js';
+import { type ImapOptions, startImap } from '../../src/imap/server.js';
 import type { ImapContext, ImapLimits } from '../../src/imap/session.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
 import { recordingLog } from './secrets.js';
@@ -37,12 +37,22 @@ export const TEST_LIMITS: ImapLimits = {
  */
 export async function startTestImap(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; fixture?: GatewayFixture; limits?: Partial<ImapLimits>; maxConnectionsPerIp?: number } = {},
+  options: {
+    url?: string | null;
+    fixture?: GatewayFixture;
+    limits?: Partial<ImapLimits>;
+    maxConnectionsPerIp?: number;
+    proxyFrom?: ImapOptions['proxyFrom'];
+  } = {},
 ): Promise<TestImap> {
   const fixture = options.fixture ?? (await gatewayFixture(t, options.url));
   const { services, gateway, tls } = fixture;
   const context: ImapContext = { services, gateway, tls, limits: { ...TEST_LIMITS, ...options.limits }, log: recordingLog('IMAP log') };
-  const server = await startImap({ host: '127.0.0.1', port: 0, securePort: 0, maxConnectionsPerIp: options.maxConnectionsPerIp ?? 100, context });
+  const server = await startImap({
+    host: '127.0.0.1', port: 0, securePort: 0, maxConnectionsPerIp: options.maxConnectionsPerIp ?? 100,
+    proxyFrom: options.proxyFrom,
+    context,
+  });
   t.teardown(() => server.close());
   return {
     ...fixture,

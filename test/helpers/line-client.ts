@@ -18,9 +18,23 @@ export class LineClient {
   /**
    * To a port on 127.0.0.1, or to a Unix socket's path (a client that is not on loopback, as far
    * as the server can tell). localAddress (plain connections): the client's own, e.g. 127.0.0.2
-   * to come from another address.
+   * to come from another address. preface: bytes sent first, before any TLS (a PROXY header).
    */
-  static async connect(port: number | string, options: { tls?: boolean; localAddress?: string } = {}): Promise<LineClient> {
+  static async connect(
+    port: number | string,
+    options: { tls?: boolean; localAddress?: string; preface?: Buffer } = {},
+  ): Promise<LineClient> {
+    if (options.preface && typeof port === 'number') {
+      const plain = connectTcp({ host: '127.0.0.1', port, localAddress: options.localAddress });
+      await new Promise<void>((resolve, reject) => {
+        plain.once('connect', () => resolve());
+        plain.once('error', reject);
+      });
+      plain.write(options.preface);
+      const client = new LineClient(plain);
+      if (options.tls) await client.startTls();
+      return client;
+    }
     const socket =
       typeof port === 'string'
         ? connectTcp({ path: port })

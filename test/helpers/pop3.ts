@@ -1,4 +1,4 @@
-import { startPop3 } from '../../src/pop3/server.js';
+import { type Pop3Options, startPop3 } from '../../src/pop3/server.js';
 import type { Pop3Context } from '../../src/pop3/session.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
 import { recordingLog } from './secrets.js';
@@ -18,7 +18,7 @@ export interface TestPop3 extends Omit<GatewayFixture, 'tls'> {
  */
 export async function startTestPop3(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; fixture?: GatewayFixture; maxConnectionsPerIp?: number } & Partial<
+  options: { url?: string | null; fixture?: GatewayFixture; maxConnectionsPerIp?: number; proxyFrom?: Pop3Options['proxyFrom'] } & Partial<
     Pick<Pop3Context, 'idleTimeoutMs' | 'loginTimeoutMs' | 'lineTimeoutMs'>
   > = {},
 ): Promise<TestPop3> {
@@ -39,7 +39,15 @@ export async function startTestPop3(
     allowPlaintextAuth: false,
     log: recordingLog('POP3 log'),
   };
-  const server = await startPop3({ host: '127.0.0.1', port: 0, securePort: 0, tls, maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50, context });
+  const server = await startPop3({
+    host: '127.0.0.1',
+    port: 0,
+    securePort: 0,
+    tls,
+    maxConnectionsPerIp: options.maxConnectionsPerIp ?? 50,
+    proxyFrom: options.proxyFrom,
+    context,
+  });
   t.teardown(() => server.close());
   return { ...fixture, context, port: server.ports.pop3!, securePort: server.ports.pop3s! };
 }

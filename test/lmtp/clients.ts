@@ -64,12 +64,14 @@ export class RawLmtp {
     socket.on('error', () => {});
   }
 
-  static async open(port: number): Promise<RawLmtp> {
+  /** preface: bytes sent before the greeting is awaited (a PROXY header). */
+  static async open(port: number, preface?: string): Promise<RawLmtp> {
     const socket = connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
     });
+    if (preface !== undefined) socket.write(preface);
     const client = new RawLmtp(socket);
     [client.greeting] = (await client.replies(1)) as [string];
     return client;
