@@ -1,3 +1,4 @@
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { type ImapOptions, startImap } from '../../src/imap/server.js';
 import type { ImapContext, ImapLimits } from '../../src/imap/session.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
@@ -13,6 +14,8 @@ export interface TestImap extends Omit<GatewayFixture, 'gateway' | 'tls'> {
   context: ImapContext;
   /** Delivers raw bytes to the mailbox's INBOX (or folder) through the core. */
   deliver(address: string, raw: string | Buffer, folder?: string): Promise<number>;
+  /** imapflow (a real client) for `address` with PASSWORD over IMAPS, not yet connected. */
+  imapflow(address: string, options?: Partial<ImapFlowOptions>): ImapFlow;
   /** A raw connection logged in as `address` with PASSWORD, closed when the test file ends. */
   login(address: string): Promise<LineClient>;
   /** As if an earlier session had selected the folder: the mail in it now is no longer \Recent. */
@@ -63,6 +66,18 @@ export async function startTestImap(
       const [result] = await services.mail.deliver(Buffer.from(raw), [address], folder);
       if (!result!.delivered) throw new Error(`setup: delivery to ${address} failed: ${result!.error.code}`);
       return result!.uid;
+    },
+    imapflow(address, options = {}) {
+      return new ImapFlow({
+        host: '127.0.0.1',
+        port: server.ports.imaps!,
+        secure: true,
+        tls: { rejectUnauthorized: false },
+        auth: { user: address, pass: PASSWORD },
+        logger: false,
+        disableAutoIdle: true,
+        ...options,
+      });
     },
     async claimRecent(accountId, folder = 'INBOX') {
       const row = await services.mail.folders.get(accountId, folder);

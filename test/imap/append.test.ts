@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { LineClient, until } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
@@ -242,15 +241,7 @@ t.test('folder names in modified UTF-7', async (t) => {
 
 t.test('imapflow appends', async (t) => {
   const { address, accountId, inbox } = await freshMailbox();
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(address);
   await client.connect();
   t.teardown(() => client.close());
   const result = await client.append('INBOX', MESSAGE, ['\\Seen'], new Date('2024-05-06T07:08:09Z'));

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { LineClient, run, until } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
@@ -155,15 +154,7 @@ t.test('folder names in modified UTF-7', async (t) => {
 
 t.test('imapflow copies and moves', async (t) => {
   const { address, accountId, archive } = await freshMailbox(4);
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(address);
   await client.connect();
   t.teardown(() => client.close());
   await client.mailboxOpen('INBOX');

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { LineClient, run, until } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
@@ -136,15 +135,7 @@ t.test('CLOSE expunges silently and deselects; UNSELECT only deselects; CHECK sy
 
 t.test('imapflow deletes messages and closes the folder', async (t) => {
   const { address, accountId, inbox } = await freshMailbox(4);
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(address);
   await client.connect();
   t.teardown(() => client.close());
   await client.mailboxOpen('INBOX');

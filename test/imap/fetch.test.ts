@@ -1,7 +1,6 @@
 import { execFile } from 'node:child_process';
 import { connect as connectTcp } from 'node:net';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { filterHeaderFields, parseSection, sectionName } from '../../src/imap/fetch/section.js';
 import { LineClient } from '../helpers/line-client.js';
@@ -552,15 +551,7 @@ t.test('section parsing and header filtering, directly', async (t) => {
 });
 
 t.test('imapflow reads source, envelope, structure and parts as it parses them', async (t) => {
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: shared.address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(shared.address);
   await client.connect();
   t.teardown(() => client.close());
   await client.mailboxOpen('INBOX', { readOnly: true });
@@ -714,15 +705,7 @@ t.test('BODY[] of a few hundred messages: imapflow reads every byte; a reader th
     const raw = `Subject: message ${i}\r\nMessage-ID: <${i}@many.test>\r\n\r\n${`line ${i} of a long body, padded to make the message larger\r\n`.repeat(600 + i)}`;
     bodies.set(await imap.deliver(address, raw), raw);
   }
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(address);
   await client.connect();
   t.teardown(() => client.close());
   await client.mailboxOpen('INBOX', { readOnly: true });

@@ -17,15 +17,7 @@ async function freshMailbox(): Promise<{ address: string; accountId: number }> {
 }
 
 async function imapflow(address: string): Promise<ImapFlow> {
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(address);
   await client.connect();
   t.teardown(() => client.close());
   return client;

@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { LineClient } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap, type TestImap } from '../helpers/imap.js';
@@ -172,15 +171,7 @@ t.test('IDLE: the autologout timer still applies', async (t) => {
 
 t.test('imapflow: idle() gets an exists event for a delivery', async (t) => {
   const { address } = await freshMailbox();
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(address);
   await client.connect();
   t.teardown(() => client.close());
   await client.mailboxOpen('INBOX');

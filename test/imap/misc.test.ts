@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { LineClient, run, until } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
@@ -120,16 +119,7 @@ t.test('QUOTA: GETQUOTAROOT and GETQUOTA from the account counters, in KiB round
 });
 
 t.test('imapflow: ID, NAMESPACE, ENABLE and getQuota', async (t) => {
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: 'ann@misc.test', pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-    clientInfo: { name: 'tap', version: '1' },
-  });
+  const client = imap.imapflow('ann@misc.test', { clientInfo: { name: 'tap', version: '1' } });
   await client.connect();
   t.teardown(() => client.close());
   t.equal(client.serverInfo?.name, 'Mailroom');

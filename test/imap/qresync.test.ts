@@ -1,7 +1,6 @@
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { type LineClient, run, until } from '../helpers/line-client.js';
-import { PASSWORD, startTestImap } from '../helpers/imap.js';
+import { startTestImap } from '../helpers/imap.js';
 
 const imap = await startTestImap(t, { limits: { maxBadCommands: 100 } });
 const mail = imap.services.mail;
@@ -139,16 +138,7 @@ t.test('with QRESYNC, expunges are told as VANISHED: EXPUNGE, NOOP and IDLE', as
 t.test('imapflow with qresync: an offline client gets only VANISHED (EARLIER) and the changed flags', async (t) => {
   const { address, accountId } = await freshMailbox(6);
   const connect = () =>
-    new ImapFlow({
-      host: '127.0.0.1',
-      port: imap.securePort,
-      secure: true,
-      tls: { rejectUnauthorized: false },
-      auth: { user: address, pass: PASSWORD },
-      logger: false,
-      qresync: true,
-      disableAutoIdle: true,
-    });
+    imap.imapflow(address, { qresync: true });
   const first = connect();
   await first.connect();
   const seen = await first.mailboxOpen('INBOX');

@@ -327,15 +327,7 @@ t.test('SEARCH by sequence number sends no EXPUNGE; UID SEARCH may', async (t) =
 });
 
 async function imapflow(): Promise<ImapFlow> {
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: ADDRESS, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(ADDRESS);
   await client.connect();
   t.teardown(() => client.close());
   return client;

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
 import t from 'tap';
 import { LineClient, run, until } from '../helpers/line-client.js';
 import { PASSWORD, startTestImap } from '../helpers/imap.js';
@@ -196,15 +195,7 @@ t.test('STORE by sequence number sends no EXPUNGE; UID STORE may', async (t) => 
 
 t.test('imapflow changes flags', async (t) => {
   const { address, accountId, inbox } = await freshMailbox(3);
-  const client = new ImapFlow({
-    host: '127.0.0.1',
-    port: imap.securePort,
-    secure: true,
-    tls: { rejectUnauthorized: false },
-    auth: { user: address, pass: PASSWORD },
-    logger: false,
-    disableAutoIdle: true,
-  });
+  const client = imap.imapflow(address);
   await client.connect();
   t.teardown(() => client.close());
   await client.mailboxOpen('INBOX');
