@@ -16,6 +16,12 @@ export type Transaction = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesW
 /** Either the database or an open transaction: what a query helper runs on. */
 export type Executor = Database | Transaction;
 
+/** The pool behind a database on a Postgres server; null for PGlite and for a transaction. */
+export function serverPool(db: Executor): pg.Pool | null {
+  const client = (db as { $client?: unknown }).$client;
+  return client instanceof pg.Pool ? client : null;
+}
+
 export interface DatabaseHandle {
   db: Database;
   mode: 'postgres' | 'embedded';

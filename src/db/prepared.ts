@@ -1,7 +1,6 @@
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import pg from 'pg';
-import type { Executor } from './client.js';
+import { type Executor, serverPool } from './client.js';
 
 const dialect = new PgDialect();
 
@@ -21,10 +20,10 @@ export interface StatementOptions {
  * that is a transaction, run it as a plain statement.
  */
 export async function runStatement(db: Executor, query: SQL, options: StatementOptions = {}): Promise<Record<string, unknown>[]> {
-  const client = (db as { $client?: unknown }).$client;
-  if (client instanceof pg.Pool && options.preparedAs !== undefined) {
+  const pool = serverPool(db);
+  if (pool && options.preparedAs !== undefined) {
     const { sql: text, params } = dialect.sqlToQuery(query);
-    return (await client.query({ name: options.preparedAs, text, values: params })).rows;
+    return (await pool.query({ name: options.preparedAs, text, values: params })).rows;
   }
   // node-postgres and PGlite both answer { rows }; the shared executor type does not say so.
   return ((await db.execute(query)) as unknown as { rows: Record<string, unknown>[] }).rows;

@@ -1,10 +1,40 @@
 import { createHash } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client.js';
-import { blobs } from '../../db/schema/index.js';
+import { type Database, type Executor, serverPool } from '../../db/client.js';
+import { copyRows } from '../../db/copy.js';
+import { blobs, messages } from '../../db/schema/index.js';
+import { uidIn } from './store.js';
 
 export function blobHash(raw: Uint8Array): string {
   return createHash('sha256').update(raw).digest('hex');
+}
+
+/**
+ * The bytes of a folder's messages by UID, whole or the range asked for; UIDs no longer there are
+ * left out. On a Postgres server they come raw through binary COPY rather than as hex text.
+ */
+export async function readMessageBytes(
+  db: Database,
+  accountId: number,
+  folderId: number,
+  uids: readonly number[],
+  range?: { start: number; length: number },
+): Promise<Map<number, Buffer>> {
+  const data = range === undefined ? blobs.data : sql<Uint8Array>`substring(${blobs.data} from ${range.start + 1} for ${range.length})`;
+  const query = db
+    .select({ uid: messages.uid, data })
+    .from(messages)
+    .innerJoin(blobs, eq(blobs.hash, messages.blobHash))
+    .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), uidIn(uids)));
+  const pool = serverPool(db);
+  if (!pool) return new Map((await query).map((row) => [row.uid, asBuffer(row.data)]));
+  const rows = await copyRows(pool, query.getSQL());
+  return new Map(rows.map(([uid, bytes]) => [Number(uid!.readBigInt64BE()), bytes!]));
+}
+
+/** PGlite's bytes as a Buffer without copying them: a large message is held once, not twice. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Stores new messages' bytes, or shares a blob that holds them already; one reference each. */

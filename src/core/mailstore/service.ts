@@ -1,12 +1,12 @@
 import { and, asc, eq, gt, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client.js';
-import { blobs, expunged, folders, messages } from '../../db/schema/index.js';
+import { expunged, folders, messages } from '../../db/schema/index.js';
 import { normalizeAddress } from '../addresses.js';
 import { DomainError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
 import { publishChange } from '../events/changes.js';
 import { indexMessage } from '../mime/index.js';
 import type { MessageIndex } from '../mime/types.js';
-import { addBlobReferences, blobHash, releaseBlobs, storeBlobs } from './blobs.js';
+import { addBlobReferences, blobHash, readMessageBytes, releaseBlobs, storeBlobs } from './blobs.js';
 import { deliverInOneStatement, type RecipientOutcome } from './delivery.js';
 import { createFolderService, findFolder, INBOX, normalizeFolderName } from './folders.js';
 import { normalizeFlags } from './flags.js';
@@ -397,17 +397,9 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
 
     /** The message's bytes, or `length` of them from `start`: only those leave the database. */
     async read(accountId: number, folderId: number, uid: number, range?: { start: number; length: number }): Promise<Buffer> {
-      const data =
-        range === undefined
-          ? blobs.data
-          : sql<Uint8Array>`substring(${blobs.data} from ${range.start + 1} for ${range.length})`;
-      const [row] = await db
-        .select({ data })
-        .from(messages)
-        .innerJoin(blobs, eq(blobs.hash, messages.blobHash))
-        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), eq(messages.uid, uid)));
-      if (!row) throw new NotFoundError('message_not_found', `There is no message with UID ${uid}`);
-      return asBuffer(row.data);
+      const data = (await readMessageBytes(db, accountId, folderId, [uid], range)).get(uid);
+      if (!data) throw new NotFoundError('message_not_found', `There is no message with UID ${uid}`);
+      return data;
     },
 
     /**
@@ -415,13 +407,7 @@ export function createMailStore(db: Database, options: { maxMessageSize: number 
      * in the folder are left out. The caller bounds the total size.
      */
     async readMany(accountId: number, folderId: number, uids: readonly number[]): Promise<Map<number, Buffer>> {
-      if (uids.length === 0) return new Map();
-      const rows = await db
-        .select({ uid: messages.uid, data: blobs.data })
-        .from(messages)
-        .innerJoin(blobs, eq(blobs.hash, messages.blobHash))
-        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), uidIn(uids)));
-      return new Map(rows.map((row) => [row.uid, asBuffer(row.data)]));
+      return uids.length === 0 ? new Map() : readMessageBytes(db, accountId, folderId, uids);
     },
   };
 }
@@ -433,11 +419,6 @@ async function expungedSince(db: Database, accountId: number, folderId: number, 
     .where(and(eq(expunged.accountId, accountId), eq(expunged.folderId, folderId), gt(expunged.modseq, modseq)))
     .orderBy(asc(expunged.uid));
   return rows.map((row) => row.uid);
-}
-
-/** The driver's bytes as a Buffer without copying them: a large message is held once, not twice. */
-function asBuffer(data: Uint8Array): Buffer {
-  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
 export type MailStore = ReturnType<typeof createMailStore>;
