@@ -1,11 +1,22 @@
 /** Rendering of IMAP data items (RFC 3501 §4, §9): strings, lists, NIL. */
 
 const QUOTABLE = /^[\x20-\x7e]*$/;
+/** After ENABLE UTF8=ACCEPT a quoted string may hold UTF-8 too (RFC 6855 §3), still no controls. */
+const QUOTABLE_UTF8 = /^[^\x00-\x1f\x7f-\x9f]*$/;
 
 /** A string as a quoted string when it can be one, else as a literal. Null is NIL. */
 export function nstring(value: string | null | undefined): string {
   if (value === null || value === undefined) return 'NIL';
-  if (QUOTABLE.test(value) && value.length <= 1000) return `"${value.replace(/[\\"]/g, '\\$&')}"`;
+  return quotedOrLiteral(value, QUOTABLE);
+}
+
+/** A string for a client that ENABLEd UTF8=ACCEPT: quoted even when it holds UTF-8. */
+export function utf8String(value: string): string {
+  return quotedOrLiteral(value, QUOTABLE_UTF8);
+}
+
+function quotedOrLiteral(value: string, quotable: RegExp): string {
+  if (quotable.test(value) && value.length <= 1000) return `"${value.replace(/[\\"]/g, '\\$&')}"`;
   return `{${Buffer.byteLength(value)}}\r\n${value}`;
 }
 

@@ -48,6 +48,11 @@ async function folderId(accountId: number, name: string): Promise<number> {
   return folder.id;
 }
 
+/** Messages of the folder no session has claimed as \\Recent. */
+async function unclaimedRecent(accountId: number, id: number): Promise<number> {
+  return (await mail.folders.counts(accountId, [id])).get(id)!.recent;
+}
+
 async function usageOf(address: string) {
   return (await services.mailboxes.get(address, ACTOR)).value.usage;
 }
@@ -297,10 +302,10 @@ t.test('\\Recent is claimed once: disjoint ranges, even for concurrent claims; p
   const accountId = await newMailbox('recent');
   const inbox = await mail.folders.get(accountId, 'INBOX');
   for (let i = 1; i <= 3; i++) await mail.append(accountId, 'INBOX', message(`recent ${i}`));
-  t.equal(await mail.folders.unclaimedRecent(accountId, inbox.id), 3);
+  t.equal(await unclaimedRecent(accountId, inbox.id), 3);
   t.same(await mail.folders.claimRecent(accountId, inbox.id, 4, true), { from: 1, to: 4 }, 'a peek sees all three');
   t.same(await mail.folders.claimRecent(accountId, inbox.id, 3), { from: 1, to: 3 }, 'UIDs 1 and 2 claimed');
-  t.equal(await mail.folders.unclaimedRecent(accountId, inbox.id), 1);
+  t.equal(await unclaimedRecent(accountId, inbox.id), 1);
   const rowVersion = async () =>
     ((await database.db.execute(sql`select xmin::text as version from folders where id = ${inbox.id}`)) as unknown as { rows: { version: string }[] }).rows[0]!.version;
   const before = await rowVersion();
@@ -311,7 +316,7 @@ t.test('\\Recent is claimed once: disjoint ranges, even for concurrent claims; p
   const claims = await Promise.all(Array.from({ length: 8 }, () => mail.folders.claimRecent(accountId, inbox.id, 31)));
   const won = claims.filter((claim) => claim.to > claim.from);
   t.same(won, [{ from: 3, to: 31 }], 'one concurrent claim gets the range, the others nothing');
-  t.equal(await mail.folders.unclaimedRecent(accountId, inbox.id), 0);
+  t.equal(await unclaimedRecent(accountId, inbox.id), 0);
   await t.rejects(mail.folders.claimRecent(accountId, 999_999, 5), { code: 'folder_not_found' });
   await t.rejects(mail.folders.claimRecent(accountId, 999_999, 5, true), { code: 'folder_not_found' });
 });
@@ -323,5 +328,48 @@ t.test('renaming INBOX keeps what was claimed: the moved mail is not \\Recent ag
   await mail.folders.claimRecent(accountId, inbox.id, 2);
   const renamed = await mail.folders.renameInbox(accountId, 'Old mail');
   t.equal(renamed.recentUid, 2);
-  t.equal(await mail.folders.unclaimedRecent(accountId, renamed.id), 1);
+  t.equal(await unclaimedRecent(accountId, renamed.id), 1);
+});
+
+t.test('counts: unseen and unclaimed \\Recent of several folders in one call, zero for empty ones', async (t) => {
+  const accountId = await newMailbox('counts');
+  await mail.append(accountId, 'INBOX', message('one'), { flags: ['\\Seen'] });
+  await mail.append(accountId, 'INBOX', message('two'));
+  await mail.append(accountId, 'Sent', message('three'));
+  const [inbox, sent, drafts] = await Promise.all(['INBOX', 'Sent', 'Drafts'].map((name) => folderId(accountId, name)));
+  await mail.folders.claimRecent(accountId, inbox!, 2);
+  const counts = await mail.folders.counts(accountId, [inbox!, sent!, drafts!]);
+  t.strictSame(Object.fromEntries(counts), {
+    [inbox!]: { unseen: 1, recent: 1 },
+    [sent!]: { unseen: 1, recent: 1 },
+    [drafts!]: { unseen: 0, recent: 0 },
+  });
+  t.strictSame(Object.fromEntries(await mail.folders.counts(accountId, [])), {}, 'nothing asked, nothing read');
+  const other = await newMailbox('counts2');
+  t.strictSame(Object.fromEntries(await mail.folders.counts(other, [inbox!])), { [inbox!]: { unseen: 0, recent: 0 } }, "another mailbox's folders count nothing");
+});
+
+t.test('subscriptions: new folders subscribed, kept after DELETE, moved by RENAME, unsubscribed after the folder is gone', async (t) => {
+  const accountId = await newMailbox('subs');
+  const subscribed = async () => (await mail.folders.tree(accountId)).subscribed.sort();
+  t.strictSame(await subscribed(), ['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash'], 'the defaults are subscribed');
+  await mail.folders.create(accountId, 'Old/Child');
+  await mail.folders.create(accountId, 'Old');
+  await mail.folders.subscribe(accountId, 'Junk', false);
+  await mail.folders.rename(accountId, 'Old', 'New');
+  t.strictSame(await subscribed(), ['Archive', 'Drafts', 'INBOX', 'New', 'New/Child', 'Sent', 'Trash']);
+  await mail.folders.delete(accountId, 'New/Child');
+  const tree = await mail.folders.tree(accountId);
+  t.ok(tree.subscribed.includes('New/Child'), 'the subscription outlives the folder (RFC 3501 §6.3.6)');
+  t.notOk(tree.folders.some((f) => f.name === 'New/Child'));
+  await t.rejects(mail.folders.subscribe(accountId, 'Nowhere', true), { code: 'folder_not_found' }, 'only folders that exist can be subscribed');
+  await mail.folders.subscribe(accountId, 'New/Child', false);
+  await t.rejects(mail.folders.subscribe(accountId, 'New/Child', false), { code: 'folder_not_found' }, 'neither subscribed nor a folder');
+  await mail.folders.subscribe(accountId, 'Junk', false);
+  t.pass('unsubscribing a folder that exists is idempotent');
+  await mail.folders.create(accountId, 'New/Child');
+  await mail.folders.renameInbox(accountId, 'Saved');
+  t.strictSame(await subscribed(), ['Archive', 'Drafts', 'INBOX', 'New', 'New/Child', 'Saved', 'Sent', 'Trash']);
+  await t.rejects(mail.folders.create(accountId, 'Bad\u0085name'), { code: 'invalid_folder_name' }, 'C1 controls are refused');
+  await t.rejects(mail.folders.create(accountId, 'Bad\u2028name'), { code: 'invalid_folder_name' }, 'line separators are refused');
 });

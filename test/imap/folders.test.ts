@@ -41,7 +41,7 @@ t.test('LIST: the default folders with SPECIAL-USE and CHILDREN attributes, the 
   t.same(await run(client, 'a5 LIST "" "in%"'), ['* LIST (\\HasNoChildren) "/" "INBOX"', 'a5 OK LIST completed']);
   t.same(await run(client, 'a6 LIST "" "Nothing*"'), ['a6 OK LIST completed']);
   t.match((await run(client, 'a7 LIST "" ')).at(-1), /^a7 BAD/);
-  t.match((await run(client, 'a8 LIST "" (x)')).at(-1), /^a8 BAD/);
+  t.match((await run(client, 'a8 LIST "" ((x))')).at(-1), /^a8 BAD/);
   t.match((await run(client, `a9 LIST "" "${'*a'.repeat(700)}"`)).at(-1), /^a9 BAD The folder name pattern is too long/);
 });
 
@@ -120,8 +120,7 @@ t.test('SUBSCRIBE, UNSUBSCRIBE and LSUB', async (t) => {
   t.same(await run(client, 'c7 LSUB "" J*'), ['* LSUB () "/" "Junk"', 'c7 OK LSUB completed']);
   t.match((await run(client, 'c8 SUBSCRIBE Nowhere')).at(-1), /^c8 NO \[NONEXISTENT\]/);
   t.match((await run(client, 'c9 UNSUBSCRIBE')).at(-1), /^c9 BAD/);
-  const folders = await imap.services.mail.folders.list(accountId);
-  t.equal(folders.find((f) => f.name === 'Junk')?.subscribed, true);
+  t.ok((await imap.services.mail.folders.tree(accountId)).subscribed.includes('Junk'));
 });
 
 t.test('CREATE: trailing delimiter, nothing else made, ALREADYEXISTS, bad names', async (t) => {

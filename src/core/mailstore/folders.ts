@@ -1,6 +1,6 @@
-import { and, asc, eq, gte, like, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, like, or, sql, type Column } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
-import { accounts, folders, messages } from '../../db/schema/index.js';
+import { accounts, folders, messages, subscriptions } from '../../db/schema/index.js';
 import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
 import { publishChange } from '../events/changes.js';
 import { releaseBlobs } from './blobs.js';
@@ -22,6 +22,19 @@ export const DEFAULT_FOLDERS: readonly { name: string; specialUse: string | null
 
 export type FolderRow = typeof folders.$inferSelect;
 
+/** Every folder of a mailbox, and every name subscribed to, whether a folder still has it or not. */
+export interface FolderTree {
+  folders: FolderRow[];
+  subscribed: string[];
+}
+
+/** What STATUS counts that no folder row holds. */
+export interface FolderCounts {
+  unseen: number;
+  /** Messages no session has claimed as \Recent yet. */
+  recent: number;
+}
+
 export interface FolderUsage {
   name: string;
   specialUse: string | null;
@@ -32,7 +45,8 @@ export interface FolderUsage {
 
 /**
  * The one spelling of a folder name: INBOX in any case is INBOX (RFC 3501 §5.1), and so is the
- * INBOX part of its children. Refuses names IMAP clients cannot round-trip.
+ * INBOX part of its children. Refuses names IMAP clients cannot round-trip, and the controls and
+ * line separators RFC 6855 §3 keeps out of UTF-8 folder names.
  */
 export function normalizeFolderName(input: string): string {
   const name = /^inbox(\/|$)/i.test(input) ? `${INBOX}${input.slice(INBOX.length)}` : input;
@@ -41,7 +55,7 @@ export function normalizeFolderName(input: string): string {
     name.length === 0 ||
     name.length > 1000 ||
     segments.some((segment) => segment.length === 0 || segment.length > 255) ||
-    /[\u0000-\u001f\u007f*%]/.test(name)
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029*%]/.test(name)
   ) {
     throw new InvalidError(
       'invalid_folder_name',
@@ -52,8 +66,15 @@ export function normalizeFolderName(input: string): string {
   return name;
 }
 
+/** The default folders, each subscribed. */
 export async function createDefaultFolders(tx: Executor, accountId: number): Promise<void> {
   await tx.insert(folders).values(DEFAULT_FOLDERS.map((folder) => ({ accountId, ...folder })));
+  await tx.insert(subscriptions).values(DEFAULT_FOLDERS.map(({ name }) => ({ accountId, name })));
+}
+
+/** A new folder is subscribed, as most clients expect; a subscription left from a deleted one is kept. */
+async function subscribeNew(tx: Executor, accountId: number, name: string): Promise<void> {
+  await tx.insert(subscriptions).values({ accountId, name }).onConflictDoNothing();
 }
 
 export async function findFolder(tx: Executor, accountId: number, name: string, lock = false): Promise<FolderRow> {
@@ -67,8 +88,8 @@ export async function findFolder(tx: Executor, accountId: number, name: string, 
   return row;
 }
 
-const childrenOf = (name: string) => like(folders.name, likePrefix(`${name}${DELIMITER}`));
-const withChildren = (name: string) => or(eq(folders.name, name), childrenOf(name));
+const childrenOf = (name: string, column: Column = folders.name) => like(column, likePrefix(`${name}${DELIMITER}`));
+const withChildren = (name: string, column: Column = folders.name) => or(eq(column, name), childrenOf(name, column));
 
 export function createFolderService(db: Database) {
   return {
@@ -81,7 +102,37 @@ export function createFolderService(db: Database) {
       return db.select().from(folders).where(eq(folders.accountId, accountId)).orderBy(asc(folders.name));
     },
 
-    /** Message, unseen and byte counts per folder, for the API and IMAP STATUS. */
+    /** LIST and LSUB (RFC 3501 §6.3.8–9, RFC 5258): the folders and the subscribed names. */
+    async tree(accountId: number): Promise<FolderTree> {
+      const [rows, subscribed] = await Promise.all([
+        db.select().from(folders).where(eq(folders.accountId, accountId)).orderBy(asc(folders.name)),
+        db.select({ name: subscriptions.name }).from(subscriptions).where(eq(subscriptions.accountId, accountId)),
+      ]);
+      return { folders: rows, subscribed: subscribed.map((row) => row.name) };
+    },
+
+    /**
+     * Unseen and unclaimed \Recent counts of several folders in one query, for STATUS and LIST's
+     * RETURN (STATUS) (RFC 5819): a client listing 200 folders costs one query, not 200.
+     */
+    async counts(accountId: number, folderIds: readonly number[]): Promise<Map<number, FolderCounts>> {
+      const counts = new Map<number, FolderCounts>(folderIds.map((id) => [id, { unseen: 0, recent: 0 }]));
+      if (folderIds.length === 0) return counts;
+      const rows = await db
+        .select({
+          folderId: messages.folderId,
+          unseen: sql<number>`count(*) filter (where not ('\\Seen' = any(${messages.flags})))`.mapWith(Number),
+          recent: sql<number>`count(*) filter (where ${messages.uid} >= ${folders.recentUid})`.mapWith(Number),
+        })
+        .from(messages)
+        .innerJoin(folders, and(eq(folders.accountId, messages.accountId), eq(folders.id, messages.folderId)))
+        .where(and(eq(messages.accountId, accountId), inArray(messages.folderId, [...folderIds])))
+        .groupBy(messages.folderId);
+      for (const { folderId, unseen, recent } of rows) counts.set(folderId, { unseen, recent });
+      return counts;
+    },
+
+    /** Message, unseen and byte counts per folder, for the API. */
     async usage(accountId: number): Promise<FolderUsage[]> {
       const unseen = db
         .select({ folderId: messages.folderId, unseen: sql<number>`count(*)::int`.as('unseen') })
@@ -113,12 +164,16 @@ export function createFolderService(db: Database) {
           .onConflictDoNothing()
           .returning();
         if (!row) throw new ConflictError('folder_exists', `The folder ${normalized} exists already`);
+        await subscribeNew(tx, accountId, normalized);
         await publishChange(tx, { kind: 'folders', accountId });
         return row;
       });
     },
 
-    /** Renames a folder and every folder below it; their UIDVALIDITY and messages stay. */
+    /**
+     * Renames a folder and every folder below it; their UIDVALIDITY and messages stay, and their
+     * subscriptions follow (as Dovecot's do).
+     */
     async rename(accountId: number, from: string, to: string): Promise<void> {
       const source = normalizeFolderName(from);
       const target = normalizeFolderName(to);
@@ -141,11 +196,20 @@ export function createFolderService(db: Database) {
           // Counted by Postgres: JavaScript's length counts UTF-16 units, so an emoji would count twice.
           .set({ name: sql`${target}::text || substr(${folders.name}, char_length(${source}::text) + 1)` })
           .where(and(eq(folders.accountId, accountId), withChildren(source)));
+        const mine = and(eq(subscriptions.accountId, accountId), withChildren(source, subscriptions.name));
+        await tx.execute(sql`
+          insert into subscriptions (account_id, name)
+          select account_id, ${target}::text || substr(name, char_length(${source}::text) + 1) from subscriptions where ${mine}
+          on conflict do nothing`);
+        await tx.delete(subscriptions).where(mine);
         await publishChange(tx, { kind: 'folders', accountId });
       });
     },
 
-    /** Deletes a folder with its messages; one that has folders below it is refused, as in Dovecot. */
+    /**
+     * Deletes a folder with its messages; one that has folders below it is refused, as in Dovecot.
+     * Its subscription stays (RFC 3501 §6.3.6: the server must not remove it on its own).
+     */
     async delete(accountId: number, name: string): Promise<void> {
       const normalized = normalizeFolderName(name);
       if (normalized === INBOX) throw new InvalidError('inbox_delete', 'INBOX cannot be deleted', { field: 'folder' });
@@ -169,15 +233,22 @@ export function createFolderService(db: Database) {
       });
     },
 
-    /** SUBSCRIBE / UNSUBSCRIBE (RFC 3501 §6.3.6): only a folder that exists can be subscribed. */
+    /**
+     * SUBSCRIBE / UNSUBSCRIBE (RFC 3501 §6.3.6–7): only a folder that exists can be subscribed; a
+     * name subscribed to can be unsubscribed whether its folder still exists or not.
+     */
     async subscribe(accountId: number, name: string, subscribed: boolean): Promise<void> {
       const normalized = normalizeFolderName(name);
-      const [row] = await db
-        .update(folders)
-        .set({ subscribed })
-        .where(and(eq(folders.accountId, accountId), eq(folders.name, normalized)))
-        .returning({ id: folders.id });
-      if (!row) throw new NotFoundError('folder_not_found', `There is no folder ${normalized}`);
+      if (subscribed) {
+        await findFolder(db, accountId, normalized);
+        await db.insert(subscriptions).values({ accountId, name: normalized }).onConflictDoNothing();
+        return;
+      }
+      const removed = await db
+        .delete(subscriptions)
+        .where(and(eq(subscriptions.accountId, accountId), eq(subscriptions.name, normalized)))
+        .returning({ name: subscriptions.name });
+      if (removed.length === 0) await findFolder(db, accountId, normalized);
     },
 
     /**
@@ -197,6 +268,7 @@ export function createFolderService(db: Database) {
           .onConflictDoNothing()
           .returning();
         if (!created) throw new ConflictError('folder_exists', `The folder ${target} exists already`);
+        await subscribeNew(tx, accountId, target);
         const inInbox = and(eq(messages.accountId, accountId), eq(messages.folderId, inbox.id));
         const [moved] = await tx.update(messages).set({ folderId: created.id }).where(inInbox).returning({ uid: messages.uid });
         if (moved) {
@@ -245,16 +317,6 @@ export function createFolderService(db: Database) {
         .returning({ from: before.recentUid, to: folders.recentUid });
       if (!row) throw new NotFoundError('folder_not_found', 'The folder no longer exists');
       return row;
-    },
-
-    /** How many of the folder's messages no session has claimed as \Recent: STATUS (RECENT). */
-    async unclaimedRecent(accountId: number, folderId: number): Promise<number> {
-      const [row] = await db
-        .select({ count: sql<number>`count(*)::int` })
-        .from(messages)
-        .innerJoin(folders, and(eq(folders.accountId, messages.accountId), eq(folders.id, messages.folderId)))
-        .where(and(eq(messages.accountId, accountId), eq(messages.folderId, folderId), gte(messages.uid, folders.recentUid)));
-      return row!.count;
     },
 
     /** The mailbox's quota (null: unlimited) and usage counters, for IMAP GETQUOTA. */

@@ -34,7 +34,6 @@ export const folders = pgTable(
     /** Full name with '/' as the hierarchy delimiter, e.g. "Archive/2026". */
     name: text('name').notNull(),
     specialUse: text('special_use'),
-    subscribed: boolean('subscribed').notNull().default(true),
     uidValidity: bigint('uid_validity', { mode: 'number' })
       .notNull()
       .default(sql`nextval('folder_uid_validity_seq')`),
@@ -47,6 +46,21 @@ export const folders = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.accountId, t.id] }), unique('folders_account_name_key').on(t.accountId, t.name)],
+);
+
+/**
+ * The folder names a mailbox is subscribed to (RFC 3501 §6.3.6). Kept apart from the folders: a
+ * subscription outlives its folder's deletion, and LIST (SUBSCRIBED) shows it \NonExistent.
+ */
+export const subscriptions = pgTable(
+  'subscriptions',
+  {
+    accountId: bigint('account_id', { mode: 'number' })
+      .notNull()
+      .references(() => accounts.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.accountId, t.name] })],
 );
 
 /** Raw RFC 5322 bytes, content-addressed by SHA-256 so a message sent to many mailboxes is stored once. */

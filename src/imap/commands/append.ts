@@ -1,7 +1,8 @@
-import { listItems, text } from '../arguments.js';
+import { listItems } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName } from '../mutf7.js';
+import { folderName, UTF8_ACCEPT } from '../folder-names.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
+import type { ImapSession } from '../session.js';
 import { compactSet } from '../sequence.js';
 import { intoFolder, isSelected } from './copy.js';
 import { storableFlags } from './store.js';
@@ -31,12 +32,25 @@ interface Appended {
 }
 
 /**
+ * The message of APPEND: a literal, or after ENABLE UTF8=ACCEPT one in `UTF8 (~{n}…)`, which says
+ * its header may hold UTF-8 (RFC 6855 §4). It is stored as sent either way.
+ */
+function messageLiteral(session: ImapSession, args: Token[], at: number): { message: Token | undefined; next: number } {
+  const first = args[at];
+  if (first?.kind !== 'atom' || first.value.toUpperCase() !== 'UTF8') return { message: first, next: at + 1 };
+  if (!session.enabled.has(UTF8_ACCEPT)) throw new ImapSyntaxError('APPEND UTF8 needs ENABLE UTF8=ACCEPT first');
+  const inside = listItems(args[at + 1], 'the message in parentheses after UTF8');
+  if (inside.length !== 1) throw new ImapSyntaxError('Expected one message literal in UTF8 (…)');
+  return { message: inside[0], next: at + 2 };
+}
+
+/**
  * APPEND folder 1*([flags] [date-time] message) (RFC 3502 MULTIAPPEND): a date-time is always
  * quoted and a message always a literal (RFC 3501 §9), which tells the optional parts apart.
  */
-function parseAppend(args: Token[]): { folder: string; messages: Appended[] } {
+function parseAppend(session: ImapSession, args: Token[]): { folder: string; messages: Appended[] } {
   if (args.length < 2) throw new ImapSyntaxError('Expected a folder and a message');
-  const folder = decodeFolderName(text(args[0], 'a folder name'));
+  const folder = folderName(session, args[0]);
   const messages: Appended[] = [];
   for (let i = 1; i < args.length; ) {
     let flags: string[] = [];
@@ -47,7 +61,8 @@ function parseAppend(args: Token[]): { folder: string; messages: Appended[] } {
       internalDate = parseDateTime(date.value.toString('latin1'));
       i += 1;
     }
-    const message = args[i++];
+    const { message, next } = messageLiteral(session, args, i);
+    i = next;
     if (message?.kind !== 'string' || !message.literal) {
       throw new ImapSyntaxError('Expected the message as a literal, after its flags and date-time');
     }
@@ -65,7 +80,7 @@ export const append: ImapCommand = {
   name: 'APPEND',
   states: AUTHENTICATED,
   async run(session, args, { tag }) {
-    const { folder, messages } = parseAppend(args);
+    const { folder, messages } = parseAppend(session, args);
     if (messages.some(({ raw }) => raw.length === 0)) {
       session.write(`${tag} NO [CANNOT] An empty message cannot be stored\r\n`);
       return null;

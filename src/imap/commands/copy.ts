@@ -1,8 +1,8 @@
 import { DomainError } from '../../core/errors.js';
 import { normalizeFolderName } from '../../core/mailstore/folders.js';
-import { atom, expectCount, text } from '../arguments.js';
+import { atom, expectCount } from '../arguments.js';
 import { type CommandRun, type ImapCommand, SELECTED } from '../command.js';
-import { decodeFolderName } from '../mutf7.js';
+import { folderName } from '../folder-names.js';
 import type { Token } from '../parser/tokens.js';
 import { compactSet, resolveSet } from '../sequence.js';
 import type { ImapSession } from '../session.js';
@@ -39,7 +39,7 @@ export function isSelected(session: ImapSession, folder: string): boolean {
 export function transferArguments(session: ImapSession, args: Token[], { uid }: CommandRun): { uids: number[]; folder: string } {
   expectCount(args, 2);
   const set = atom(args[0], 'a sequence set');
-  const folder = decodeFolderName(text(args[1], 'a folder name'));
+  const folder = folderName(session, args[1]);
   return { uids: resolveSet(session.selected!, set, uid), folder };
 }
 

@@ -1,15 +1,16 @@
 import { DELIMITER } from '../../core/mailstore/folders.js';
-import { expectCount, text } from '../arguments.js';
+import { expectCount } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName } from '../mutf7.js';
+import { folderName } from '../folder-names.js';
 import type { Token } from '../parser/tokens.js';
+import type { ImapSession } from '../session.js';
 
 /**
  * A folder name argument in UTF-8. A trailing delimiter, which says the client means to create
  * folders below (RFC 3501 §6.3.3), is dropped: any folder here may have folders below it.
  */
-export function folderArgument(token: Token | undefined): string {
-  const name = decodeFolderName(text(token, 'a folder name'));
+export function folderArgument(session: ImapSession, token: Token | undefined): string {
+  const name = folderName(session, token);
   return name.length > 1 && name.endsWith(DELIMITER) ? name.slice(0, -1) : name;
 }
 
@@ -19,7 +20,7 @@ export const create: ImapCommand = {
   states: AUTHENTICATED,
   async run(session, args) {
     expectCount(args, 1);
-    await session.services.mail.folders.create(session.account!.accountId, folderArgument(args[0]));
+    await session.services.mail.folders.create(session.account!.accountId, folderArgument(session, args[0]));
     return 'CREATE completed';
   },
 };

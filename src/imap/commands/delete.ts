@@ -1,6 +1,6 @@
-import { expectCount, text } from '../arguments.js';
+import { expectCount } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName } from '../mutf7.js';
+import { folderName } from '../folder-names.js';
 
 /**
  * DELETE (RFC 3501 §6.3.4): the folder and its messages. INBOX, and a folder with folders below
@@ -11,7 +11,7 @@ export const deleteFolder: ImapCommand = {
   states: AUTHENTICATED,
   async run(session, args) {
     expectCount(args, 1);
-    const name = decodeFolderName(text(args[0], 'a folder name'));
+    const name = folderName(session, args[0]);
     const { accountId } = session.account!;
     const folder = await session.services.mail.folders.get(accountId, name);
     await session.services.mail.folders.delete(accountId, folder.name);

@@ -1,16 +1,38 @@
-import { DELIMITER, type FolderRow, INBOX } from '../../core/mailstore/folders.js';
-import { expectCount, text } from '../arguments.js';
+import { InvalidError } from '../../core/errors.js';
+import { DELIMITER, type FolderRow, type FolderTree, INBOX } from '../../core/mailstore/folders.js';
+import { atom, listItems, text } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName, encodeFolderName } from '../mutf7.js';
+import { folderName, renderFolderName } from '../folder-names.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
 import type { ImapSession } from '../session.js';
-import { nstring } from '../writer.js';
+import { needsCounts, sendStatus, statusItems } from './status.js';
 
 /** One line of a LIST or LSUB answer. */
 export interface Listed {
   name: string;
   attributes: string[];
+  /** CHILDINFO (RFC 5258 §3.5): the selection options a name below this one meets. */
+  childInfo?: string[];
+  /** The folder, when it exists and meets the selection: what RETURN (STATUS) reports on. */
+  folder?: FolderRow;
 }
+
+/** LIST-EXTENDED's selection and return options (RFC 5258 §3, RFC 6154 SPECIAL-USE, RFC 5819 STATUS). */
+export interface ListOptions {
+  /** Selection: only the names subscribed to, whether their folder exists or not. */
+  subscribed: boolean;
+  /** Selection: only the folders with a special use. */
+  specialUse: boolean;
+  /** Also the levels above names that meet the selection, with CHILDINFO. */
+  recursiveMatch: boolean;
+  /** \Subscribed on the names subscribed to (RETURN (SUBSCRIBED), implied by the selection). */
+  returnSubscribed: boolean;
+  /** RETURN (STATUS (…)): a STATUS answer after each folder listed. */
+  status: string[] | null;
+}
+
+/** A plain LIST (RFC 3501 §6.3.8), as LIST () with no RETURN options. */
+const PLAIN: ListOptions = { subscribed: false, specialUse: false, recursiveMatch: false, returnSubscribed: false, status: null };
 
 /** Longer patterns are refused: a folder name has at most 1,000 characters. */
 const MAX_PATTERN = 1100;
@@ -55,83 +77,155 @@ function closure(pattern: readonly string[], positions: Set<number>): Set<number
 }
 
 /** Every level above a name: "a/b/c" -> "a", "a/b". */
-function ancestors(name: string): string[] {
+export function ancestors(name: string): string[] {
   const levels = name.split(DELIMITER);
   return levels.slice(1).map((_, i) => levels.slice(0, i + 1).join(DELIMITER));
 }
 
 /**
- * LIST: folders with their CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes, plus the
- * levels above folders that do not exist themselves (`a` when only `a/b` does), which are
- * \NonExistent and \Noselect. Sorted by name, INBOX first.
+ * LIST: the names that match and meet the selection (RFC 5258 §3.3), with their CHILDREN
+ * (RFC 3348) and SPECIAL-USE (RFC 6154) attributes whatever the RETURN options (both RFCs allow
+ * it), \NonExistent and \Noselect where no folder has the name. Without a selection, that is every
+ * folder and the levels above folders (`a` when only `a/b` exists). With RECURSIVEMATCH, a
+ * matching name that does not meet the selection is listed too when a name below it does and is
+ * not matched itself; CHILDINFO then says so, as it does for any listed name with such a name
+ * below. Sorted by name, INBOX first.
  */
-export function listFolders(rows: readonly FolderRow[], matches: (name: string) => boolean): Listed[] {
-  const existing = new Map(rows.map((row) => [row.name, row]));
-  const names = new Set(existing.keys());
-  for (const name of existing.keys()) for (const level of ancestors(name)) names.add(level);
-  const parents = new Set([...names].flatMap(ancestors));
-  return [...names]
-    .filter(matches)
-    .sort(byName)
-    .map((name) => {
-      const row = existing.get(name);
-      const attributes = row ? [] : ['\\NonExistent', '\\Noselect'];
-      attributes.push(parents.has(name) ? '\\HasChildren' : '\\HasNoChildren');
-      if (row?.specialUse) attributes.push(row.specialUse);
-      return { name, attributes };
-    });
-}
-
-/**
- * LSUB: the subscribed folders. A level above subscribed folders that is not subscribed itself
- * is listed, \Noselect, only when the pattern matches it and none of those below it (RFC 3501
- * §6.3.9: `%` must give "foo" when only "foo/bar" is subscribed).
- */
-export function listSubscribed(rows: readonly FolderRow[], matches: (name: string) => boolean): Listed[] {
-  const subscribed = rows.filter((row) => row.subscribed).map((row) => row.name);
-  const found = new Map<string, Listed>();
-  for (const name of subscribed) {
-    if (matches(name)) found.set(name, { name, attributes: [] });
-  }
-  for (const name of subscribed) {
-    for (const level of ancestors(name)) {
-      if (found.has(level) || !matches(level)) continue;
-      const below = subscribed.filter((other) => other.startsWith(`${level}${DELIMITER}`));
-      if (!below.some(matches)) found.set(level, { name: level, attributes: ['\\Noselect'] });
+export function listFolders(tree: FolderTree, matches: (name: string) => boolean, options: ListOptions): Listed[] {
+  const existing = new Map(tree.folders.map((row) => [row.name, row]));
+  const subscribed = new Set(tree.subscribed);
+  const parents = new Set([...existing.keys()].flatMap(ancestors));
+  const criteria = [...(options.subscribed ? ['SUBSCRIBED'] : []), ...(options.specialUse ? ['SPECIAL-USE'] : [])];
+  const meets = (name: string) =>
+    (!options.subscribed || subscribed.has(name)) && (!options.specialUse || Boolean(existing.get(name)?.specialUse));
+  const candidates = new Set(criteria.length === 0 ? [...existing.keys(), ...parents] : []);
+  // The levels with a name below that meets the selection, and those with one the patterns miss.
+  const meetBelow = new Set<string>();
+  const missedBelow = new Set<string>();
+  if (criteria.length > 0) {
+    for (const name of options.subscribed ? subscribed : existing.keys()) {
+      if (!meets(name)) continue;
+      candidates.add(name);
+      if (!options.recursiveMatch) continue;
+      for (const level of ancestors(name)) {
+        candidates.add(level);
+        meetBelow.add(level);
+        if (!matches(name)) missedBelow.add(level);
+      }
     }
   }
-  return [...found.values()].sort((a, b) => byName(a.name, b.name));
+  const found: Listed[] = [];
+  for (const name of [...candidates].filter(matches).sort(byName)) {
+    const selected = meets(name);
+    if (!selected && !missedBelow.has(name)) continue;
+    const row = existing.get(name);
+    const attributes = row ? [] : ['\\NonExistent', '\\Noselect'];
+    attributes.push(parents.has(name) ? '\\HasChildren' : '\\HasNoChildren');
+    if (row?.specialUse) attributes.push(row.specialUse);
+    if (options.returnSubscribed && subscribed.has(name)) attributes.push('\\Subscribed');
+    found.push({
+      name,
+      attributes,
+      ...(meetBelow.has(name) ? { childInfo: criteria } : {}),
+      ...(selected && row ? { folder: row } : {}),
+    });
+  }
+  return found;
 }
 
-function byName(a: string, b: string): number {
+export function byName(a: string, b: string): number {
   if (a === INBOX) return -1;
   if (b === INBOX) return 1;
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** LIST and LSUB: the same reference and pattern rules. */
-export function listing(session: ImapSession, args: Token[], kind: 'LIST' | 'LSUB'): Promise<string> | string {
-  expectCount(args, 2);
-  const reference = decodeFolderName(text(args[0], 'a reference name'));
-  const pattern = decodeFolderName(text(args[1], 'a folder name pattern'));
-  if (pattern === '') {
-    // The hierarchy delimiter and the root name (RFC 3501 §6.3.8); there is one root, "".
-    if (kind === 'LIST') session.untagged(`LIST (\\Noselect) "${DELIMITER}" ""`);
-    return `${kind} completed`;
+const SELECTION_OPTIONS = new Set(['SUBSCRIBED', 'REMOTE', 'RECURSIVEMATCH', 'SPECIAL-USE']);
+
+/** LIST's selection options; REMOTE asks for other servers' folders as well, and there are none. */
+function selectionOptions(items: Token[]): ListOptions {
+  const options = { ...PLAIN };
+  for (const item of items) {
+    const name = atom(item, 'a LIST selection option').toUpperCase();
+    if (!SELECTION_OPTIONS.has(name)) throw new ImapSyntaxError(`Unknown LIST selection option ${name.slice(0, 40)}`);
+    if (name === 'SUBSCRIBED') options.subscribed = options.returnSubscribed = true;
+    else if (name === 'SPECIAL-USE') options.specialUse = true;
+    else if (name === 'RECURSIVEMATCH') options.recursiveMatch = true;
   }
-  return (async () => {
-    const rows = await session.services.mail.folders.list(session.account!.accountId);
-    const matches = patternMatcher(reference, pattern);
-    const found = kind === 'LIST' ? listFolders(rows, matches) : listSubscribed(rows, matches);
-    for (const { name, attributes } of found) {
-      session.untagged(`${kind} (${attributes.join(' ')}) "${DELIMITER}" ${nstring(encodeFolderName(name))}`);
-    }
-    return `${kind} completed`;
-  })();
+  if (options.recursiveMatch && !options.subscribed && !options.specialUse) {
+    throw new ImapSyntaxError('RECURSIVEMATCH needs SUBSCRIBED or SPECIAL-USE beside it (RFC 5258 §3.1)');
+  }
+  return options;
 }
 
+/** RETURN (…): CHILDREN and SPECIAL-USE attributes come anyway; SUBSCRIBED and STATUS (…) add to them. */
+function returnOptions(word: Token, token: Token | undefined, options: ListOptions): void {
+  if (atom(word, 'RETURN').toUpperCase() !== 'RETURN') throw new ImapSyntaxError('Expected RETURN after the patterns');
+  const items = listItems(token, 'RETURN options in parentheses');
+  for (let i = 0; i < items.length; i++) {
+    const name = atom(items[i], 'a LIST return option').toUpperCase();
+    if (name === 'SUBSCRIBED') options.returnSubscribed = true;
+    else if (name === 'STATUS') options.status = [...new Set([...(options.status ?? []), ...statusItems(items[++i])])];
+    else if (name !== 'CHILDREN' && name !== 'SPECIAL-USE') throw new ImapSyntaxError(`Unknown LIST return option ${name.slice(0, 40)}`);
+  }
+}
+
+/**
+ * A pattern as a matcher. An extended LIST ignores a pattern it does not take (RFC 5258 §3): one
+ * not in modified UTF-7, too long, or empty; a plain LIST refuses the first two.
+ */
+function matcherFor(session: ImapSession, reference: string, token: Token, extended: boolean): ((name: string) => boolean) | null {
+  let pattern: string;
+  try {
+    pattern = folderName(session, token, 'a folder name pattern');
+  } catch (error) {
+    if (extended && error instanceof InvalidError) return null;
+    throw error;
+  }
+  if (pattern === '') return null;
+  try {
+    return patternMatcher(reference, pattern);
+  } catch (error) {
+    if (extended && error instanceof ImapSyntaxError) return null;
+    throw error;
+  }
+}
+
+/**
+ * LIST (RFC 3501 §6.3.8) and its extended form (RFC 5258): `LIST [(selection)] reference
+ * (pattern | (pattern …)) [RETURN (…)]`, with RETURN (STATUS (…)) (RFC 5819) counted for all the
+ * folders listed at once. A plain LIST with an empty pattern asks for the delimiter instead.
+ */
 export const list: ImapCommand = {
   name: 'LIST',
   states: AUTHENTICATED,
-  run: (session, args) => listing(session, args, 'LIST'),
+  async run(session, args) {
+    const selection = args[0]?.kind === 'list' ? args[0] : null;
+    const rest = selection ? args.slice(1) : args;
+    const [referenceToken, patternToken, returnWord, returnToken] = rest;
+    if (patternToken === undefined || rest.length > 4) throw new ImapSyntaxError('Expected a reference, a pattern and RETURN options if any');
+    const options = selection ? selectionOptions(selection.items) : { ...PLAIN };
+    if (returnWord) returnOptions(returnWord, returnToken, options);
+    const extended = selection !== null || patternToken.kind === 'list' || returnWord !== undefined;
+    const reference = folderName(session, referenceToken, 'a reference name');
+    const patterns = patternToken.kind === 'list' ? patternToken.items : [patternToken];
+    if (!extended && text(patternToken, 'a folder name pattern') === '') {
+      // The hierarchy delimiter and the root name (RFC 3501 §6.3.8); there is one root, "".
+      session.untagged(`LIST (\\Noselect) "${DELIMITER}" ""`);
+      return 'LIST completed';
+    }
+    const matchers = patterns.flatMap((token) => matcherFor(session, reference, token, extended) ?? []);
+    if (matchers.length === 0) return 'LIST completed';
+    const { accountId } = session.account!;
+    const { folders } = session.services.mail;
+    const found = listFolders(await folders.tree(accountId), (name) => matchers.some((matches) => matches(name)), options);
+    const items = options.status;
+    const listed = found.flatMap(({ folder }) => (folder ? [folder.id] : []));
+    const counts = items && needsCounts(items) ? await folders.counts(accountId, listed) : null;
+    for (const { name, attributes, childInfo, folder } of found) {
+      const data = childInfo ? ` ("CHILDINFO" (${childInfo.map((option) => `"${option}"`).join(' ')}))` : '';
+      session.untagged(`LIST (${attributes.join(' ')}) "${DELIMITER}" ${renderFolderName(session, name)}${data}`);
+      if (items && folder) sendStatus(session, folder, counts?.get(folder.id), items);
+    }
+    return 'LIST completed';
+  },
 };

@@ -1,9 +1,8 @@
 import { ForbiddenError, NotFoundError } from '../../core/errors.js';
 import { expectCount, listItems, text } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName, encodeFolderName } from '../mutf7.js';
+import { folderName, renderFolderName } from '../folder-names.js';
 import type { ImapSession } from '../session.js';
-import { nstring } from '../writer.js';
 
 /** Every folder of a mailbox shares one quota root, named "". */
 const ROOT = '';
@@ -26,9 +25,9 @@ export const getQuotaRoot: ImapCommand = {
   states: AUTHENTICATED,
   async run(session, args) {
     expectCount(args, 1);
-    const name = decodeFolderName(text(args[0], 'a folder name'));
+    const name = folderName(session, args[0]);
     const folder = await session.services.mail.folders.get(session.account!.accountId, name);
-    session.untagged(`QUOTAROOT ${nstring(encodeFolderName(folder.name))} "${ROOT}"`);
+    session.untagged(`QUOTAROOT ${renderFolderName(session, folder.name)} "${ROOT}"`);
     await sendQuota(session);
     return 'GETQUOTAROOT completed';
   },

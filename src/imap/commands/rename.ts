@@ -1,7 +1,7 @@
 import { DELIMITER, INBOX, normalizeFolderName } from '../../core/mailstore/folders.js';
-import { expectCount, text } from '../arguments.js';
+import { expectCount } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName } from '../mutf7.js';
+import { folderName } from '../folder-names.js';
 import { folderArgument } from './create.js';
 
 /**
@@ -13,8 +13,8 @@ export const rename: ImapCommand = {
   states: AUTHENTICATED,
   async run(session, args) {
     expectCount(args, 2);
-    const from = decodeFolderName(text(args[0], 'a folder name'));
-    const to = folderArgument(args[1]);
+    const from = folderName(session, args[0]);
+    const to = folderArgument(session, args[1]);
     const { accountId } = session.account!;
     const { folders } = session.services.mail;
     if (from.toUpperCase() === INBOX) {

@@ -1,4 +1,5 @@
 import { type ImapCommand, SELECTED } from '../command.js';
+import { UTF8_ACCEPT } from '../folder-names.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
 import { BadCharsetError, parseSearch, positionOf, SEARCH_CHARSETS } from '../search-keys.js';
 import { compactSet } from '../sequence.js';
@@ -59,6 +60,10 @@ export const search: ImapCommand = {
     const { options, keys } = returnOptions(args);
     // A SEARCH that saves and fails leaves `$` empty (RFC 5182 §2.1).
     if (options?.has('SAVE')) selected.saved = [];
+    // After ENABLE UTF8=ACCEPT every string is UTF-8: a CHARSET would contradict it (RFC 6855 §3).
+    if (session.enabled.has(UTF8_ACCEPT) && keys[0]?.kind === 'atom' && keys[0].value.toUpperCase() === 'CHARSET') {
+      throw new ImapSyntaxError('SEARCH takes no CHARSET after ENABLE UTF8=ACCEPT');
+    }
     let parsed;
     try {
       parsed = parseSearch(keys, selected);

@@ -1,8 +1,8 @@
 import { SYSTEM_FLAGS } from '../../core/mailstore/flags.js';
 import type { MessageSummary } from '../../core/mailstore/service.js';
-import { atom, expectCount, listItems, number, text } from '../arguments.js';
+import { atom, expectCount, listItems, number } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName } from '../mutf7.js';
+import { folderName } from '../folder-names.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
 import { positionOf } from '../search-keys.js';
 import { compactSet, inSet, parseSequenceSet } from '../sequence.js';
@@ -82,7 +82,7 @@ async function resynchronize(session: ImapSession, messages: MessageSummary[], r
 
 async function open(session: ImapSession, args: Token[], readOnly: boolean): Promise<string> {
   expectCount(args, 1, 2);
-  const name = decodeFolderName(text(args[0], 'a folder name'));
+  const name = folderName(session, args[0]);
   const { condstore, resync } = selectParameters(session, args[1]);
   // A failed SELECT leaves no folder selected (RFC 3501 §6.3.1); with QRESYNC the client is told (§3.2.11).
   if (session.selected && session.enabled.has('QRESYNC')) session.untagged('OK [CLOSED] Previous folder closed');

@@ -1,17 +1,17 @@
-import { expectCount, text } from '../arguments.js';
+import { expectCount } from '../arguments.js';
 import { AUTHENTICATED, type ImapCommand } from '../command.js';
-import { decodeFolderName } from '../mutf7.js';
+import { folderName } from '../folder-names.js';
 import type { Token } from '../parser/tokens.js';
 import type { ImapSession } from '../session.js';
 
 async function setSubscribed(session: ImapSession, args: Token[], subscribed: boolean): Promise<string> {
   expectCount(args, 1);
-  const name = decodeFolderName(text(args[0], 'a folder name'));
+  const name = folderName(session, args[0]);
   await session.services.mail.folders.subscribe(session.account!.accountId, name, subscribed);
   return `${subscribed ? 'SUBSCRIBE' : 'UNSUBSCRIBE'} completed`;
 }
 
-/** SUBSCRIBE (RFC 3501 §6.3.6): kept on the folder, so only folders that exist can be subscribed. */
+/** SUBSCRIBE (RFC 3501 §6.3.6): only folders that exist can be subscribed. */
 export const subscribe: ImapCommand = {
   name: 'SUBSCRIBE',
   states: AUTHENTICATED,

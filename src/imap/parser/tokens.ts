@@ -57,8 +57,8 @@ export function tokenize(parts: readonly (string | Buffer)[]): Token[] {
         if (j >= part.length) throw new ImapSyntaxError('Unterminated quoted string');
         push({ kind: 'string', value: Buffer.from(value, 'utf8') });
         i = j + 1;
-      } else if (c === '{') {
-        // A literal marker; its bytes are the next part.
+      } else if (c === '{' || (c === '~' && part[i + 1] === '{')) {
+        // A literal marker, or a literal8's (~{n}, RFC 4466: APPEND UTF8, RFC 6855 §4); its bytes are the next part.
         const end = part.indexOf('}', i);
         if (end === -1 || end !== part.length - 1) throw new ImapSyntaxError('A literal must end the line');
         i = part.length;
