@@ -54,6 +54,7 @@ import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, makeMaildir, prepareDovecot, storeInMaildirs } from './dovecot.js';
 import { createBenchDatabase, hashParameters, MESSAGE_SIZE, median, message, sharedHash, spawnMailroom } from './fixtures.js';
 import { dotStuff, LmtpConnection } from './lmtp.js';
+import { type SummaryRow, writeSummary } from './summary.js';
 
 const knob = (name: string, fallback: number) => Number(process.env[`BENCH_${name}`] ?? fallback);
 const MESSAGES = knob('MESSAGES', 2000);
@@ -818,10 +819,12 @@ async function main() {
     console.log(`\nLoad average ${load()} at the end.`);
     console.log('Summary (Mailroom/Dovecot; targets from issue 5):');
     for (const row of rows) console.log(`  ${row.label.padEnd(34)} ${(row.mailroom / row.dovecot).toFixed(2)}`);
+    const summary: SummaryRow[] = rows.map(({ label, ...row }) => ({ name: `IMAP ${label}`, ...row }));
     const mixed = rows.find((row) => row.unit === 'commands/s');
     if (mixed) {
       const ratio = mixed.mailroom / mixed.dovecot;
       console.log(`  mixed workload throughput          ${ratio.toFixed(2)}  (target ≥ 0.70: ${ratio >= 0.7 ? 'met' : 'NOT met'})`);
+      summary.find((row) => row.unit === 'commands/s')!.target = { text: 'ratio ≥ 0.70', met: ratio >= 0.7 };
     }
     const ours = idle.get(mailroom);
     const theirs = idle.get(dovecot);
@@ -837,7 +840,24 @@ async function main() {
       const p99 = percentile(ours.crowded.samples, 99);
       console.log(`  IDLE push, Mailroom, crowd open: ${describe(ours.crowded)} (target p99 < 100 ms: ${p99 < 100 ? 'met' : 'NOT met'})`);
       console.log(`  IDLE push, Dovecot,  crowd open: ${describe(theirs.crowded)}`);
+      summary.push(
+        {
+          name: `IMAP memory per IDLE connection (${ours.connections}; Dovecot: PSS)`,
+          mailroom: ours.perConnection,
+          dovecot: theirs.perConnection,
+          unit: 'KiB',
+          target: { text: 'Mailroom ≤ 50 KiB', met: ours.perConnection > 0 && ours.perConnection <= 50 },
+        },
+        {
+          name: `IMAP IDLE push p99, ${IDLE_CONNECTIONS + PUSH_CONNECTIONS} connections`,
+          mailroom: p99,
+          dovecot: percentile(theirs.crowded.samples, 99),
+          unit: 'ms',
+          target: { text: 'Mailroom < 100 ms', met: p99 < 100 },
+        },
+      );
     }
+    await writeSummary(summary);
   } finally {
     for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));
     if (PROFILE) console.log(`CPU profile of Mailroom in ${join(work, 'profile')}`);

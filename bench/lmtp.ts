@@ -21,6 +21,7 @@ import { messages } from '../src/db/schema/index.js';
 import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, startDovecot as startDovecotInstance } from './dovecot.js';
 import { createBenchDatabase, MESSAGE_SIZE, median, message, spawnMailroom } from './fixtures.js';
+import { writeSummary } from './summary.js';
 
 const SENDERS = 4;
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 1000);
@@ -234,6 +235,7 @@ async function main() {
     console.log(`Mailroom: ${mailroomRate.toFixed(0)} msg/s`);
     console.log(`Dovecot:  ${dovecotRate.toFixed(0)} msg/s`);
     console.log(`Mailroom/Dovecot = ${(mailroomRate / dovecotRate).toFixed(2)}`);
+    await writeSummary([{ name: `LMTP delivery, ${SENDERS} senders`, mailroom: mailroomRate, dovecot: dovecotRate, unit: 'msg/s' }]);
   } finally {
     for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));
     if (PROFILE) console.log(`CPU profile of Mailroom in ${join(work, 'profile')}`);

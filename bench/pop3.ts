@@ -36,6 +36,7 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, makeMaildir, prepareDovecot, storeInMaildirs } from './dovecot.js';
 import { createBenchDatabase, hashParameters, MESSAGE_SIZE, median, message, sharedHash, spawnMailroom } from './fixtures.js';
+import { writeSummary } from './summary.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -434,6 +435,7 @@ async function main() {
     console.log(`throughput (1 client, lock-step): Mailroom/Dovecot = ${ratio(0)}`);
     console.log(`login rate (cold, argon2id):     Mailroom/Dovecot = ${ratio(3)}`);
     console.log(`login rate (warm, cached):       Mailroom/Dovecot = ${ratio(4)}`);
+    await writeSummary(results.map(({ measure, mailroom: m, dovecot: d }) => ({ name: `POP3 ${measure.label}`, mailroom: m, dovecot: d, unit: measure.unit })));
   } finally {
     for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));
     if (PROFILE) console.log(`CPU profile of Mailroom in ${join(work, 'profile')}`);

@@ -91,7 +91,7 @@ async function openapi(args: string[]) {
   const [{ openDatabase, servicesFor }, { buildApp }] = await Promise.all([composition(), import('./api/app.js')]);
   const config = { ...loadConfig(), databaseUrl: null, dataDir: 'memory://' };
   const database = await openDatabase(config);
-  const app = await buildApp({ services: servicesFor(database, config), logLevel: 'silent', bodyLimit: config.apiBodyLimit });
+  const app = await buildApp({ services: servicesFor(database, config), bodyLimit: config.apiBodyLimit });
   await app.ready();
   process.stdout.write(`${JSON.stringify(app.swagger(), null, 2)}\n`);
   await app.close();

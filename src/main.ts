@@ -6,6 +6,7 @@ import { lockDataDir } from './db/data-dir-lock.js';
 import { type Gateway, startGateway } from './gateway.js';
 import { startImap } from './imap/server.js';
 import { type LmtpServer, startLmtpServer } from './lmtp/server.js';
+import { createLogger } from './log.js';
 import { trustList } from './net/proxy-protocol.js';
 import { loadTlsCertificate, type TlsCertificate } from './net/tls.js';
 import { startPop3 } from './pop3/server.js';
@@ -68,9 +69,10 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   const database = await openDatabase(config);
   const services = servicesFor(database, config);
   const urls: Running['urls'] = {};
+  const log = createLogger(config.logLevel);
   const app = await buildApp({
     services,
-    logLevel: config.logLevel,
+    logger: log.child({ part: 'api' }),
     bodyLimit: config.apiBodyLimit,
     maxMessageSize: config.maxMessageSize,
     trustProxy: config.apiTrustProxy,
@@ -96,7 +98,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
           services,
           maxMessageSize: config.maxMessageSize,
           socketTimeout: config.lmtpTimeoutMs,
-          logger: app.log.child({ part: 'lmtp' }),
+          logger: log.child({ part: 'lmtp' }),
           // A transaction cut before its reply could be stored and then retried: the shutdown deadline rules.
           closeTimeout: config.shutdownTimeoutMs,
           ...(proxyOn('lmtp') ? { useProxy: config.proxyTrusted } : {}),
@@ -111,10 +113,9 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     if (wantImap || wantPop3) {
       tls = await loadTlsCertificate(
         { certPath: config.tlsCertPath, keyPath: config.tlsKeyPath, dataDir: config.dataDir },
-        app.log.child({ part: 'tls' }),
+        log.child({ part: 'tls' }),
       );
-      const log = app.log.child({ part: 'gateway' });
-      gateway = await startGateway(database, services, { databaseUrl: config.databaseUrl, log });
+      gateway = await startGateway(database, services, { databaseUrl: config.databaseUrl, log: log.child({ part: 'gateway' }) });
       if (wantImap) {
         const imap = await startImap({
           host: config.host,
@@ -126,7 +127,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
             services,
             gateway,
             tls,
-            log: app.log.child({ part: 'imap' }),
+            log: log.child({ part: 'imap' }),
             limits: {
               maxLineLength: IMAP_MAX_LINE,
               maxLiteralSize: config.maxMessageSize,
@@ -164,7 +165,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
             lineTimeoutMs: LINE_TIMEOUT_MS,
             maxAuthFailures: config.maxAuthFailures,
             allowPlaintextAuth: config.allowPlaintextAuth,
-            log: app.log.child({ part: 'pop3' }),
+            log: log.child({ part: 'pop3' }),
           },
         });
         mailDoors.push(pop3);
@@ -180,6 +181,6 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
     await close();
     throw error;
   }
-  app.log.info({ database: database.mode, urls }, 'mailroom started');
+  log.info({ database: database.mode, urls }, 'mailroom started');
   return { urls, reloadTls: async () => tls?.reload(), close };
 }

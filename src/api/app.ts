@@ -4,8 +4,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage as RawRequest, ServerResponse } from 'node:http';
-import type { LogLevel } from '../config.js';
 import type { Services } from '../core/services.js';
+import type { Logger } from '../log.js';
 import { installAuth } from './plugins/auth.js';
 import { installErrorHandling } from './plugins/errors.js';
 import { installIdempotency } from './plugins/idempotency.js';
@@ -30,9 +30,8 @@ export type Api = FastifyInstance<RawServerDefault, RawRequest, ServerResponse, 
 
 export interface AppOptions {
   services: Services;
-  logLevel: LogLevel;
-  /** Where log lines go; standard output when left out. */
-  logStream?: { write(line: string): void };
+  /** The process's logger (src/log.ts); each request logs through a child carrying its id as `reqId`. None when left out. */
+  logger?: Logger;
   /** Largest request body read, in bytes. */
   bodyLimit: number;
   /** Largest message the delivery route takes, in bytes; MAILROOM_MAX_MESSAGE_SIZE's default when left out. */
@@ -55,8 +54,7 @@ function requestId(request: RawRequest): string {
 
 export async function buildApp({
   services,
-  logLevel,
-  logStream,
+  logger,
   bodyLimit,
   maxMessageSize = DEFAULT_MAX_MESSAGE_SIZE,
   maxImportSize = 20 * maxMessageSize,
@@ -64,11 +62,8 @@ export async function buildApp({
   limits = { perIp: 0, perKey: 0, maxEventLoopDelayMs: 0 },
 }: AppOptions): Promise<Api> {
   const app = Fastify({
-    logger: {
-      level: logLevel,
-      redact: ['req.headers.authorization', 'req.headers.cookie'],
-      ...(logStream ? { stream: logStream } : {}),
-    },
+    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : {}),
+    // The id each request logs under is the X-Request-Id it is answered with.
     genReqId: requestId,
     bodyLimit,
     trustProxy: trustProxy.length > 0 ? trustProxy : false,

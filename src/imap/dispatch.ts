@@ -1,4 +1,4 @@
-import { loggable } from '../core/errors.js';
+import { isDatabaseUnavailable, loggable } from '../core/errors.js';
 import type { ImapCommand } from './command.js';
 import { COMMANDS } from './commands/index.js';
 import { imapAnswer } from './errors.js';
@@ -56,10 +56,11 @@ async function run(session: ImapSession, command: Extract<RawCommand, { parts: u
     }
     const answer = imapAnswer(error);
     if (answer) {
+      if (isDatabaseUnavailable(error)) session.log.warn({ err: loggable(error), command: commandName }, 'database unavailable');
       session.write(`${tag} ${answer.status} ${answer.text}\r\n`);
       return label;
     }
-    session.context.log.error({ err: loggable(error), command: commandName }, 'imap command failed');
+    session.log.error({ err: loggable(error), command: commandName }, 'imap command failed');
     session.write(`${tag} NO [SERVERBUG] A temporary problem on the server; try again later\r\n`);
   }
   return label;

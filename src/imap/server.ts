@@ -29,6 +29,8 @@ const REFUSAL = '* BYE [UNAVAILABLE] Too many connections from your address\r\n'
 /** One connection's session, from greeting to close. */
 export async function serve(session: ImapSession): Promise<void> {
   const { connection, context } = session;
+  const opened = Date.now();
+  session.log.debug({ tls: connection.secure }, 'connection opened');
   connection.setIdleTimeout(context.limits.idleTimeoutMs, () => session.bye('Autologout; idle for too long'));
   connection.setLineTimeout(context.limits.lineTimeoutMs, () => session.bye('Command line took too long to arrive'));
   session.untagged(`OK [CAPABILITY ${session.capabilities().join(' ')}] Mailroom IMAP ready`);
@@ -44,8 +46,18 @@ export async function serve(session: ImapSession): Promise<void> {
       await dispatch(session, command);
     }
   } finally {
-    if (session.state === 'logout') connection.close();
+    const loggedOut = session.state === 'logout';
+    if (loggedOut) connection.close();
     await session.close();
+    // A connection that never logged in (a port probe, a health check) is news only when debugging.
+    session.log[session.account ? 'info' : 'debug'](
+      {
+        user: session.account?.address,
+        reason: session.endedBecause ?? (loggedOut ? 'logout' : 'closed by the client'),
+        seconds: (Date.now() - opened) / 1000,
+      },
+      'connection closed',
+    );
   }
 }
 
@@ -64,7 +76,7 @@ export async function startImap(options: ImapOptions): Promise<ImapServer> {
     onConnection(socket, clientAddress) {
       const session = new ImapSession(new Connection(socket, options.context.limits.maxLineLength, clientAddress), options.context);
       const served = serve(session)
-        .catch((error) => options.context.log.warn({ err: loggable(error) }, 'imap session failed'))
+        .catch((error) => session.log.error({ err: loggable(error) }, 'imap session failed'))
         .finally(() => sessions.delete(session));
       sessions.set(session, served);
     },

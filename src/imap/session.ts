@@ -4,6 +4,7 @@ import type { Change } from '../core/events/changes.js';
 import type { MessageSummary } from '../core/mailstore/service.js';
 import type { Services } from '../core/services.js';
 import type { Gateway } from '../gateway.js';
+import { type Logger, sessionLogger } from '../log.js';
 import type { Connection } from '../net/connection.js';
 import type { TlsCertificate } from '../net/tls.js';
 import { announceExpunged } from './expunges.js';
@@ -32,7 +33,8 @@ export interface ImapContext {
   gateway: Gateway;
   tls: TlsCertificate;
   limits: ImapLimits;
-  log: { warn(details: object, message: string): void; error(details: object, message: string): void };
+  /** The door's logger; each session logs through a child of it (sessionLogger). */
+  log: Logger;
 }
 
 /** What this session knows of its selected folder: sequence numbers are positions in `uids`. */
@@ -67,6 +69,10 @@ export class ImapSession {
   folderChanged = false;
   /** While IDLE, changes are pushed at once instead of waiting for a command. */
   idling: (() => void) | null = null;
+  /** Every line of this connection carries its session id, protocol and client address. */
+  readonly log: Logger;
+  /** Why the server ended the session (the BYE text), for the closing log line. */
+  endedBecause: string | null = null;
   private release: (() => Promise<void>)[] = [];
   private loginTimer: NodeJS.Timeout | undefined;
 
@@ -74,6 +80,7 @@ export class ImapSession {
     readonly connection: Connection,
     readonly context: ImapContext,
   ) {
+    this.log = sessionLogger(context.log, 'imap', connection.remoteAddress);
     this.loginTimer = setTimeout(() => this.bye('Login timeout'), context.limits.loginTimeoutMs);
   }
 
@@ -169,6 +176,7 @@ export class ImapSession {
   bye(text: string): void {
     if (this.state === 'logout') return;
     this.state = 'logout';
+    this.endedBecause = text;
     this.untagged(`BYE ${text}`);
     this.connection.close();
   }

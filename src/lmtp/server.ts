@@ -6,6 +6,7 @@ import { normalizeAddress } from '../core/addresses.js';
 import { loggable } from '../core/errors.js';
 import { INBOX } from '../core/mailstore/folders.js';
 import type { Services } from '../core/services.js';
+import { sessionLogger } from '../log.js';
 import { delivered, invalidRecipient, type Reply, replyForError, tooLarge, transientFailure } from './replies.js';
 
 /** The pino-style logger the other doors use; only what LMTP calls. */
@@ -96,12 +97,15 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
   const size = advertisedSize(options.maxMessageSize);
   // Transactions between DATA and their replies, so close() can let them finish.
   const inProgress = new Set<Promise<unknown>>();
+  // smtp-server's session id, which its own debug lines carry as `cid`.
+  const sessionLog = (session: SMTPServerSession) => sessionLogger(log, 'lmtp', session.remoteAddress, session.id);
 
   async function deliver(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Reply[]> {
+    const transactionLog = sessionLog(session);
     const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address);
     const message = await readMessage(stream, size);
     if (message === null) {
-      log.info({ session: session.id, bytes: stream.byteLength, limit: size }, 'message refused: too large');
+      transactionLog.info({ bytes: stream.byteLength, limit: size }, 'message refused: too large');
       return recipients.map(() => tooLarge(size));
     }
     const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
@@ -112,18 +116,17 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
       results = await options.services.mail.deliver(raw, recipients, INBOX, { skipRedelivery: true });
     } catch (error) {
       const reply = replyForError(error, '', size);
-      if (reply === null) log.error({ err: loggable(error), session: session.id }, 'delivery failed; answered 451');
+      if (reply === null) transactionLog.error({ err: loggable(error) }, 'delivery failed; answered 451');
       return recipients.map(() => reply ?? transientFailure);
     }
     const replies = results.map((result) => {
       if (result.delivered) return delivered(result.recipient, result.uid);
       const reply = replyForError(result.error, result.recipient, size);
-      if (reply === null) log.error({ err: result.error, session: session.id }, 'unexpected refusal; answered 451');
+      if (reply === null) transactionLog.error({ err: result.error }, 'unexpected refusal; answered 451');
       return reply ?? transientFailure;
     });
-    log.info(
+    transactionLog.info(
       {
-        session: session.id,
         from: sender,
         size: raw.length,
         recipients: results.map((r, i) => ({ to: r.recipient, reply: replies[i]!.code, ...(r.delivered ? { uid: r.uid } : {}) })),
@@ -154,6 +157,15 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
     // for debugging sessions only. Errors that matter reach the 'error' event below.
     logger: log.child({ component: 'smtp-server' }, { level: ['debug', 'trace'].includes(log.level) ? log.level : 'fatal' }),
 
+    onConnect(session, callback) {
+      sessionLog(session).debug({}, 'connection opened');
+      callback();
+    },
+
+    onClose(session) {
+      sessionLog(session).debug({}, 'connection closed');
+    },
+
     // Answered at once (the library's default waits a turn), so a pipelined MAIL, RCPT and DATA
     // get their replies in the same turn, and in one packet (see below).
     onMailFrom(_address, _session, callback) {
@@ -179,7 +191,7 @@ export async function startLmtpServer(options: LmtpOptions, host: string, port: 
         },
         (error: unknown) => {
           // Reading the stream failed (the client went away): nobody is left to answer.
-          log.warn({ err: loggable(error), session: session.id }, 'lmtp transaction abandoned');
+          sessionLog(session).warn({ err: loggable(error) }, 'lmtp transaction abandoned');
           callback(smtpError(transientFailure));
         },
       );

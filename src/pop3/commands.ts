@@ -1,6 +1,7 @@
 import { type LoginAccount, LoginError } from '../core/auth/login.js';
 import { loggable } from '../core/errors.js';
 import { INBOX } from '../core/mailstore/folders.js';
+import { givenUser } from '../log.js';
 import { ReadAhead } from './read-ahead.js';
 import type { Maildrop, Pop3Session } from './session.js';
 import { encodeMessage } from './transfer.js';
@@ -32,11 +33,13 @@ function capabilities(session: Pop3Session): string[] {
   ];
 }
 
-async function failLogin(session: Pop3Session, text: string): Promise<void> {
+/** `user`: the name the client gave, if any; `reason`: why it was refused, for the log. */
+async function failLogin(session: Pop3Session, text: string, failure: { user?: string; reason: string }): Promise<void> {
+  session.log.info({ user: failure.user === undefined ? undefined : givenUser(failure.user), reason: failure.reason }, 'login failed');
   session.authFailures += 1;
   if (session.authFailures >= session.context.maxAuthFailures) {
     session.err(`${text}; too many failures, closing`);
-    session.connection.close();
+    session.close('Too many failed logins');
     return;
   }
   session.err(text);
@@ -52,13 +55,14 @@ async function logIn(session: Pop3Session, address: string, password: string): P
     if (error instanceof LoginError) {
       // Unknown address and wrong password read the same; suspension and POP3 being off are told.
       // A lockout is temporary (RFC 3206 SYS/TEMP, as Dovecot answers): the client keeps the password.
-      return failLogin(session, `[${error.refusal === 'locked_out' ? 'SYS/TEMP' : 'AUTH'}] ${error.message}`);
+      return failLogin(session, `[${error.refusal === 'locked_out' ? 'SYS/TEMP' : 'AUTH'}] ${error.message}`, { user: address, reason: error.refusal });
     }
     throw error;
   }
   // Without the lock another session could change the maildrop under this one's listing.
   const unlock = await context.lockMaildrop(account.accountId, () => session.end('The mailbox lock was lost; log in again'));
   if (!unlock) {
+    session.log.info({ user: account.address, reason: 'in_use' }, 'login failed');
     session.err('[IN-USE] Another POP3 session has this mailbox open');
     return;
   }
@@ -80,7 +84,7 @@ async function logIn(session: Pop3Session, address: string, password: string): P
         (change) => {
           if (change.accountId !== account.accountId) return;
           if (change.kind === 'account') {
-            if (change.reason === 'sessions') connection.close();
+            if (change.reason === 'sessions') session.close('Session ended by the administrator');
             else void recheck(session, account);
           } else if (change.kind === 'folders' || change.folderId === inbox.id) {
             reader.forget();
@@ -98,6 +102,7 @@ async function logIn(session: Pop3Session, address: string, password: string): P
     throw error;
   }
   session.loggedIn(maildrop);
+  session.log.info({ user: account.address, tls: session.connection.secure }, 'logged in');
   session.ok(`Logged in; ${maildrop.messages.length} messages`);
 }
 
@@ -105,9 +110,10 @@ async function logIn(session: Pop3Session, address: string, password: string): P
 async function recheck(session: Pop3Session, account: LoginAccount): Promise<void> {
   const current = await session.context.login.current(account.accountId).catch(() => undefined);
   if (current === undefined) return;
-  if (current === null || current.status !== 'active' || !current.pop3Enabled || current.passwordVersion !== account.passwordVersion) {
-    session.connection.close();
-  }
+  if (current === null) session.close('The mailbox was deleted');
+  else if (current.status !== 'active') session.close('The mailbox is suspended');
+  else if (!current.pop3Enabled) session.close('POP3 is disabled for this mailbox');
+  else if (current.passwordVersion !== account.passwordVersion) session.close('The password was changed');
 }
 
 function decodePlain(response: string): { address: string; password: string } | null {
@@ -129,7 +135,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
       const maildrop = session.maildrop;
       if (!maildrop) {
         session.ok('Bye');
-        session.connection.close();
+        session.close('QUIT');
         return;
       }
       session.state = 'update';
@@ -144,14 +150,14 @@ export const COMMANDS: Record<string, Pop3Command> = {
           else await mail.move(accountId, maildrop.inboxId, uids, 'Trash');
         }
       } catch (error) {
-        session.context.log.warn({ err: loggable(error) }, 'pop3 update failed');
+        session.log.warn({ err: loggable(error), messages: uids.length }, 'pop3 update failed');
         removed = false;
       }
       // The lock goes before the answer: a client that logs in again at once must find it free.
       await session.release();
       if (removed) session.ok(`Bye; ${uids.length} messages deleted`);
       else session.err('[SYS/TEMP] The deleted messages could not be removed; they are still there');
-      session.connection.close();
+      session.close('QUIT');
     },
   },
 
@@ -209,7 +215,7 @@ export const COMMANDS: Record<string, Pop3Command> = {
       }
       if (response === '*') return session.err('Authentication cancelled');
       const credentials = response === '=' ? null : decodePlain(response);
-      if (!credentials) return failLogin(session, '[AUTH] Malformed SASL PLAIN response');
+      if (!credentials) return failLogin(session, '[AUTH] Malformed SASL PLAIN response', { reason: 'malformed_sasl_response' });
       await logIn(session, credentials.address, credentials.password);
     },
   },

@@ -43,7 +43,7 @@ export async function startPop3(options: Pop3Options): Promise<Pop3Server> {
       const session = new Pop3Session(new Connection(socket, MAX_LINE, clientAddress), context);
       const served = session
         .run()
-        .catch((error) => options.context.log.warn({ err: loggable(error) }, 'pop3 session failed'))
+        .catch((error) => session.log.error({ err: loggable(error) }, 'pop3 session failed'))
         .finally(() => sessions.delete(session));
       sessions.set(session, served);
     },

@@ -1,11 +1,12 @@
 import { LoginError, type LoginAccount, type LoginService } from '../core/auth/login.js';
-import { loggable } from '../core/errors.js';
+import { isDatabaseUnavailable, loggable } from '../core/errors.js';
 import type { Change } from '../core/events/changes.js';
 import type { NewSession } from '../core/sessions/service.js';
 import type { MailStore } from '../core/mailstore/service.js';
 import type { Metrics } from '../core/metrics.js';
 import { Connection, LINE_TOO_LONG } from '../net/connection.js';
 import type { TlsCertificate } from '../net/tls.js';
+import { type Logger, sessionLogger } from '../log.js';
 import { COMMANDS } from './commands.js';
 import type { ReadAhead } from './read-ahead.js';
 
@@ -30,7 +31,8 @@ export interface Pop3Context {
   maxAuthFailures: number;
   /** Plaintext credentials on an unencrypted connection from another host (MAILROOM_ALLOW_PLAINTEXT_AUTH). */
   allowPlaintextAuth: boolean;
-  log: { warn(object: object, message: string): void };
+  /** The door's logger; each session logs through a child of it (sessionLogger). */
+  log: Logger;
 }
 
 /** A message as this session numbers it: the scan listing never changes during the session. */
@@ -58,14 +60,22 @@ export class Pop3Session {
   state: 'authorization' | 'transaction' | 'update' = 'authorization';
   /** USER given, awaiting PASS. */
   user: string | null = null;
+  /** The mailbox this session logged in to, for its log lines. */
+  loggedInAs: string | null = null;
   authFailures = 0;
   maildrop: Maildrop | null = null;
+  /** Every line of this connection carries its session id, protocol and client address. */
+  readonly log: Logger;
+  /** Why the server ended the session, for the closing log line. */
+  endedBecause: string | null = null;
   private loginTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly connection: Connection,
     readonly context: Pop3Context,
-  ) {}
+  ) {
+    this.log = sessionLogger(context.log, 'pop3', connection.remoteAddress);
+  }
 
   ok(text: string): void {
     this.connection.write(`+OK ${text}\r\n`);
@@ -93,14 +103,22 @@ export class Pop3Session {
   end(text: string): void {
     if (this.connection.closed || this.state === 'update') return;
     this.err(`[SYS/TEMP] ${text}`);
+    this.close(text);
+  }
+
+  /** Closes the connection from the server's side, saying why in the closing log line. */
+  close(reason: string): void {
+    this.endedBecause ??= reason;
     this.connection.close();
   }
 
   async run(): Promise<void> {
     const { connection, context } = this;
+    const opened = Date.now();
+    this.log.debug({ tls: connection.secure }, 'connection opened');
     const closeWith = (text: string) => () => {
       this.err(text);
-      connection.close();
+      this.close(text);
     };
     connection.setIdleTimeout(context.idleTimeoutMs, closeWith('[SYS/TEMP] Idle for too long, closing'));
     connection.setLineTimeout(context.lineTimeoutMs, closeWith('Command line took too long to arrive, closing'));
@@ -119,6 +137,12 @@ export class Pop3Session {
     } finally {
       clearTimeout(this.loginTimer);
       await this.release();
+      const user = this.loggedInAs ?? undefined;
+      // A connection that never logged in (a port probe, a health check) is news only when debugging.
+      this.log[user ? 'info' : 'debug'](
+        { user, reason: this.endedBecause ?? 'closed by the client', seconds: (Date.now() - opened) / 1000 },
+        'connection closed',
+      );
     }
   }
 
@@ -126,6 +150,7 @@ export class Pop3Session {
   loggedIn(maildrop: Maildrop): void {
     clearTimeout(this.loginTimer);
     this.maildrop = maildrop;
+    this.loggedInAs = maildrop.account.address;
     this.state = 'transaction';
     this.user = null;
   }
@@ -165,7 +190,7 @@ export class Pop3Session {
         this.err(`[AUTH] ${error.message}`);
         return;
       }
-      this.context.log.warn({ err: loggable(error) }, 'pop3 command failed');
+      this.log[isDatabaseUnavailable(error) ? 'warn' : 'error']({ err: loggable(error), command: name }, 'pop3 command failed');
       this.err('[SYS/TEMP] A temporary problem on the server; try again later');
     }
   }

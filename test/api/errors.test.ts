@@ -9,7 +9,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SECRET = 'secret-internal-detail: relation "accounts" at 10.0.0.7';
 
 // A second app on the same services: a small body limit, and a route that fails unexpectedly.
-const small = await buildApp({ services: api.services, logLevel: 'silent', bodyLimit: 256 });
+const small = await buildApp({ services: api.services, bodyLimit: 256 });
 small.post('/v1/boom', { config: { roles: ['admin'] } }, async () => {
   throw new Error(SECRET);
 });

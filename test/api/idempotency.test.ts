@@ -160,7 +160,7 @@ t.test('a request refused by validation is not remembered, so the corrected retr
 });
 
 t.test('a 5xx answer is forgotten, so the retry runs again', async (t) => {
-  const flaky = await buildApp({ services: api.services, logLevel: 'silent', bodyLimit: 1024 });
+  const flaky = await buildApp({ services: api.services, bodyLimit: 1024 });
   t.teardown(() => flaky.close());
   let calls = 0;
   flaky.post('/v1/flaky', { config: { roles: ['admin'] } }, async () => {

@@ -4,6 +4,7 @@ import { type Api, type AppOptions, buildApp } from '../../src/api/app.js';
 import type { LoginThrottleSettings } from '../../src/core/auth/throttle.js';
 import { createServices, type Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
+import { createLogger } from '../../src/log.js';
 import { freshDatabase } from './database.js';
 import { recordingStream, recordOutput, rememberSecret, rememberSecretsOf } from './secrets.js';
 
@@ -63,8 +64,7 @@ export async function buildTestApi(
   const app = await buildApp({
     services,
     // Every line is kept for the leak check, at the level that logs the most.
-    logLevel: 'trace',
-    logStream: recordingStream('API log'),
+    logger: createLogger('trace', recordingStream('API log')),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     maxMessageSize,
     limits: options.limits,

@@ -1,8 +1,9 @@
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { type ImapOptions, startImap } from '../../src/imap/server.js';
 import type { ImapContext, ImapLimits } from '../../src/imap/session.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
-import { recordingLog } from './secrets.js';
+import { recordingStream } from './secrets.js';
 import { LineClient, run } from './line-client.js';
 
 export { ACTOR, PASSWORD };
@@ -46,11 +47,19 @@ export async function startTestImap(
     limits?: Partial<ImapLimits>;
     maxConnectionsPerIp?: number;
     proxyFrom?: ImapOptions['proxyFrom'];
+    /** The door's logger; by default every line, at trace, goes to the leak check. */
+    log?: Logger;
   } = {},
 ): Promise<TestImap> {
   const fixture = options.fixture ?? (await gatewayFixture(t, options.url));
   const { services, gateway, tls } = fixture;
-  const context: ImapContext = { services, gateway, tls, limits: { ...TEST_LIMITS, ...options.limits }, log: recordingLog('IMAP log') };
+  const context: ImapContext = {
+    services,
+    gateway,
+    tls,
+    limits: { ...TEST_LIMITS, ...options.limits },
+    log: options.log ?? createLogger('trace', recordingStream('IMAP log')),
+  };
   const server = await startImap({
     host: '127.0.0.1', port: 0, securePort: 0, maxConnectionsPerIp: options.maxConnectionsPerIp ?? 100,
     proxyFrom: options.proxyFrom,

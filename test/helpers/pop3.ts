@@ -1,7 +1,8 @@
 import { type Pop3Options, startPop3 } from '../../src/pop3/server.js';
 import type { Pop3Context } from '../../src/pop3/session.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { ACTOR, type GatewayFixture, gatewayFixture, PASSWORD } from './gateway.js';
-import { recordingLog } from './secrets.js';
+import { recordingStream } from './secrets.js';
 
 export { ACTOR, PASSWORD };
 
@@ -18,7 +19,14 @@ export interface TestPop3 extends Omit<GatewayFixture, 'tls'> {
  */
 export async function startTestPop3(
   t: { teardown(fn: () => unknown): void },
-  options: { url?: string | null; fixture?: GatewayFixture; maxConnectionsPerIp?: number; proxyFrom?: Pop3Options['proxyFrom'] } & Partial<
+  options: {
+    url?: string | null;
+    fixture?: GatewayFixture;
+    maxConnectionsPerIp?: number;
+    proxyFrom?: Pop3Options['proxyFrom'];
+    /** The door's logger; by default every line, at trace, goes to the leak check. */
+    log?: Logger;
+  } & Partial<
     Pick<Pop3Context, 'idleTimeoutMs' | 'loginTimeoutMs' | 'lineTimeoutMs'>
   > = {},
 ): Promise<TestPop3> {
@@ -37,7 +45,7 @@ export async function startTestPop3(
     lineTimeoutMs: options.lineTimeoutMs ?? 60_000,
     maxAuthFailures: 3,
     allowPlaintextAuth: false,
-    log: recordingLog('POP3 log'),
+    log: options.log ?? createLogger('trace', recordingStream('POP3 log')),
   };
   const server = await startPop3({
     host: '127.0.0.1',

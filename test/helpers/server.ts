@@ -57,18 +57,20 @@ export interface ServerProcess {
 /**
  * `mailroom serve` as its own process, on a fresh database (Postgres when the suite runs with
  * DATABASE_URL, embedded in a temporary data dir otherwise) unless env names one; ready when
- * /readyz answers.
+ * /readyz answers. `only`: `serve --only` those parts (api among them, for /readyz).
  */
 export async function startServer(
   t: { teardown(fn: () => unknown): void },
   env: Record<string, string> = {},
+  options: { only?: string[] } = {},
 ): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mailroom-server-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const databaseUrl = env.DATABASE_URL ?? (await freshDatabaseUrl(t));
   const port = await freePort();
   for (const [name, value] of Object.entries(env)) if (/TOKEN|PASSWORD/.test(name)) rememberSecret(value);
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+  const only = options.only ? ['--only', options.only.join(',')] : [];
+  const child = spawn(process.execPath, [BIN, 'serve', ...only], {
     env: {
       PATH: process.env.PATH,
       MAILROOM_DATA_DIR: dataDir,

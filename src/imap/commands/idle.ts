@@ -19,7 +19,7 @@ export const idle: ImapCommand = {
     const push = () => {
       pushing = pushing
         .then(() => session.sync({ expunges: true }))
-        .catch((error: unknown) => session.context.log.warn({ err: loggable(error) }, 'imap idle update failed'));
+        .catch((error: unknown) => session.log.warn({ err: loggable(error) }, 'imap idle update failed'));
     };
     session.write('+ idling\r\n');
     session.idling = push;

@@ -1,13 +1,15 @@
-import { LoginError } from '../../core/auth/login.js';
-import { ForbiddenError } from '../../core/errors.js';
+import { type LoginAccount, LoginError } from '../../core/auth/login.js';
+import { DomainError, ForbiddenError } from '../../core/errors.js';
+import { givenUser } from '../../log.js';
 import { expectCount, text } from '../arguments.js';
 import { type ImapCommand, NOT_AUTHENTICATED } from '../command.js';
 import type { ImapSession } from '../session.js';
 
 /** Shared by LOGIN and AUTHENTICATE: the core checks, the session starts, failures are counted. */
 export async function logIn(session: ImapSession, address: string, password: string): Promise<string> {
+  let account: LoginAccount;
   try {
-    const account = await session.services.login.login({
+    account = await session.services.login.login({
       address,
       password,
       protocol: 'imap',
@@ -21,8 +23,11 @@ export async function logIn(session: ImapSession, address: string, password: str
         setImmediate(() => session.bye('Too many failed logins'));
       }
     }
+    // A refusal (wrong password, locked out, over the connection limit); faults are logged by dispatch.
+    if (error instanceof DomainError) session.log.info({ user: givenUser(address), reason: error.code }, 'login failed');
     throw error;
   }
+  session.log.info({ user: account.address, tls: session.connection.secure }, 'logged in');
   return `[CAPABILITY ${session.capabilities().join(' ')}] Logged in`;
 }
 
