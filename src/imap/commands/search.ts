@@ -1,6 +1,6 @@
 import { type ImapCommand, SELECTED } from '../command.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
-import { BadCharsetError, parseSearch, positionOf, SEARCH_CHARSETS } from '../search-keys.js';
+import { parseSearch, positionOf } from '../search-keys.js';
 import { compactSet } from '../sequence.js';
 import type { ImapSession } from '../session.js';
 
@@ -59,14 +59,7 @@ export const search: ImapCommand = {
     const { options, keys } = returnOptions(args);
     // A SEARCH that saves and fails leaves `$` empty (RFC 5182 §2.1).
     if (options?.has('SAVE')) selected.saved = [];
-    let parsed;
-    try {
-      parsed = parseSearch(keys, selected);
-    } catch (error) {
-      if (!(error instanceof BadCharsetError)) throw error;
-      session.write(`${tag} NO [BADCHARSET (${SEARCH_CHARSETS.join(' ')})] ${error.message}\r\n`);
-      return null;
-    }
+    const parsed = parseSearch(keys, selected);
     const found = await session.services.mail.search(session.account!.accountId, selected.id, parsed.key);
     const matches: number[] = [];
     const known: number[] = [];
