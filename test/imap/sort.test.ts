@@ -164,8 +164,9 @@ t.test("Python's imaplib sorts", async (t) => {
 });
 
 // 100,000 messages, written straight into the table (appending them would take minutes). The keys
-// are permutations of g, so the expected order is known without asking the database.
-const LARGE = 100_000;
+// are permutations of g, so the expected order is known without asking the database. The embedded
+// database takes 10,000: loading and SELECTing 100,000 there alone outlasts the file's time limit.
+const LARGE = imap.database.mode === 'postgres' ? 100_000 : 10_000;
 const internalSeconds = (g: number) => (g * 7919) % LARGE;
 const sentSeconds = (g: number) => (g % 10 === 0 ? null : (g * 3571) % LARGE);
 const subjectOf = (g: number) => `SUBJECT ${String((g * 13) % 1000).padStart(4, '0')}`;
