@@ -95,6 +95,15 @@ t.test('RFC 5256 §4 examples: search criteria, and no match', async (t) => {
   t.same(await run(client, 'b7 SORT (REVERSE DATE) UTF-8 $'), ['* SORT 1 3', 'b7 OK SORT completed'], 'SEARCHRES `$`');
 });
 
+t.test('copies keep their sort keys (COPY takes the columns, not a new parse)', async (t) => {
+  const client = await selected();
+  await mail.folders.create(accountId, 'Copies');
+  t.match((await run(client, 'c1 COPY 1:6 Copies')).at(-1), /^c1 OK/);
+  await run(client, 'c2 SELECT Copies');
+  t.same(await run(client, 'c3 SORT (SUBJECT REVERSE DATE) UTF-8 ALL'), ['* SORT 6 4 2 1 3 5', 'c3 OK SORT completed']);
+  t.same(await run(client, 'c4 SORT (CC) UTF-8 ALL'), ['* SORT 2 5 3 6 1 4', 'c4 OK SORT completed']);
+});
+
 t.test('MODSEQ in the criteria: the answer carries the highest (RFC 7162 §3.1.5)', async (t) => {
   const address = 'modseq@sort.test';
   const id = await imap.mailbox(address);
