@@ -1,5 +1,6 @@
 import { LoginError } from '../core/auth/login.js';
 import { DomainError, isDatabaseUnavailable } from '../core/errors.js';
+import { BadCharsetError, SEARCH_CHARSETS } from './search-keys.js';
 
 const FORBIDDEN_CODES: Record<string, string> = { privacy_required: 'PRIVACYREQUIRED', too_many_connections: 'LIMIT' };
 
@@ -14,6 +15,8 @@ export function imapAnswer(error: unknown): { status: 'NO' | 'BAD'; text: string
     if (error.refusal === 'locked_out') return { status: 'NO', text: `[UNAVAILABLE] ${error.message}` };
     return { status: 'NO', text: `[CONTACTADMIN] ${error.message}` };
   }
+  // A charset SEARCH, SORT or THREAD cannot read is refused, not misunderstood (RFC 3501 §6.4.4).
+  if (error instanceof BadCharsetError) return { status: 'NO', text: `[BADCHARSET (${SEARCH_CHARSETS.join(' ')})] ${error.message}` };
   // Not a bug to log: the database is restarting or out of reach, and the client may retry.
   if (isDatabaseUnavailable(error)) return { status: 'NO', text: '[UNAVAILABLE] The mail store is unavailable for a moment; try again later' };
   if (!(error instanceof DomainError)) return null;

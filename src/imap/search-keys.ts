@@ -11,7 +11,7 @@ export interface SearchView {
   saved: readonly number[];
 }
 
-/** The charsets SEARCH understands (RFC 3501 §6.4.4); answered in [BADCHARSET (…)]. */
+/** The charsets SEARCH, SORT and THREAD understand (RFC 3501 §6.4.4); answered in [BADCHARSET (…)]. */
 export const SEARCH_CHARSETS = ['UTF-8', 'US-ASCII'] as const;
 
 /** A CHARSET other than SEARCH_CHARSETS: NO [BADCHARSET], not BAD. */
@@ -270,20 +270,37 @@ class KeyReader {
   }
 }
 
+/** The charset of SEARCH, SORT and THREAD: one of SEARCH_CHARSETS, or BadCharsetError (NO [BADCHARSET]). */
+export function checkCharset(token: Token | undefined): void {
+  const charset = astringText(token, 'a charset name').toUpperCase();
+  if (!(SEARCH_CHARSETS as readonly string[]).includes(charset)) throw new BadCharsetError(charset);
+}
+
 /**
- * SEARCH arguments (RFC 3501 §6.4.4, RFC 7162 MODSEQ) as a store search key. Sequence numbers,
- * `*` and RECENT come from the session's view and reach the store as UID ranges.
+ * Search keys (RFC 3501 §6.4.4, RFC 7162 MODSEQ) as a store search key: what SEARCH takes after
+ * its optional CHARSET, and SORT and THREAD after theirs. Sequence numbers, `*` and RECENT come
+ * from the session's view and reach the store as UID ranges.
  */
-export function parseSearch(args: Token[], view: SearchView): ParsedSearch {
-  let keys = args;
-  const first = args[0];
-  if (first?.kind === 'atom' && first.value.toUpperCase() === 'CHARSET') {
-    const charset = astringText(args[1], 'a charset name').toUpperCase();
-    if (!(SEARCH_CHARSETS as readonly string[]).includes(charset)) throw new BadCharsetError(charset);
-    keys = args.slice(2);
-  }
+export function parseSearchKeys(keys: Token[], view: SearchView): ParsedSearch {
   const reader = new KeyReader(view);
   const key = reader.all(keys);
   const floor = reader.modseqFloor === Number.POSITIVE_INFINITY ? 0 : reader.modseqFloor;
   return { key, modseq: reader.modseq, modseqFloor: floor };
+}
+
+/** SEARCH arguments: [CHARSET name] keys. */
+export function parseSearch(args: Token[], view: SearchView): ParsedSearch {
+  const first = args[0];
+  if (first?.kind !== 'atom' || first.value.toUpperCase() !== 'CHARSET') return parseSearchKeys(args, view);
+  checkCharset(args[1]);
+  return parseSearchKeys(args.slice(2), view);
+}
+
+/**
+ * The messages the view holds: mail that arrived since the client last heard has no sequence
+ * number yet, so SORT and THREAD leave it out (UIDs are given in commit order: none is missing below).
+ */
+export function viewKey(view: SearchView): SearchKey {
+  const first = view.uids[0];
+  return first === undefined ? { uids: [] } : { uids: [{ from: first, to: view.uids.at(-1)! }] };
 }

@@ -21,7 +21,7 @@ const COMMANDS = [
   'CAPABILITY', 'NOOP', 'CHECK', 'SELECT', 'EXAMINE', 'CREATE', 'DELETE', 'RENAME', 'SUBSCRIBE', 'UNSUBSCRIBE',
   'LIST', 'LSUB', 'STATUS', 'APPEND', 'CLOSE', 'UNSELECT', 'EXPUNGE', 'SEARCH', 'FETCH', 'STORE', 'COPY', 'MOVE',
   'UID FETCH', 'UID SEARCH', 'UID STORE', 'UID COPY', 'UID MOVE', 'UID EXPUNGE', 'UID', 'ENABLE', 'ID', 'NAMESPACE',
-  'GETQUOTA', 'GETQUOTAROOT', 'SETQUOTA', 'LOGIN', 'XYZZY', '',
+  'GETQUOTA', 'GETQUOTAROOT', 'SETQUOTA', 'SORT', 'UID SORT', 'THREAD', 'UID THREAD', 'LOGIN', 'XYZZY', '',
 ];
 
 const atom = fc.constantFrom(
@@ -31,7 +31,7 @@ const atom = fc.constantFrom(
   '+FLAGS', '-FLAGS.SILENT', 'FLAGS.SILENT', '\\Seen', '\\Deleted', '\\Recent', '$Junk', 'NOT', 'OR', 'SINCE', 'BEFORE',
   '1-Jan-2026', '31-Feb-2026', 'LARGER', 'SMALLER', 'HEADER', 'SUBJECT', 'TEXT', 'BODY', 'KEYWORD', 'CHARSET', 'UTF-8',
   'MESSAGES', 'UIDNEXT', 'UNSEEN', 'HIGHESTMODSEQ', 'CHANGEDSINCE', 'UNCHANGEDSINCE', 'CONDSTORE', 'QRESYNC', 'NIL',
-  'STORAGE', 'MESSAGE', '&AOk-', '&-', '&Jjo', 'é', '\\', ']', '[', '<', '>', '.',
+  'STORAGE', 'MESSAGE', 'REVERSE', 'DATE', 'ARRIVAL', 'REFERENCES', 'ORDEREDSUBJECT', 'US-ASCII', '&AOk-', '&-', '&Jjo', 'é', '\\', ']', '[', '<', '>', '.',
 );
 const quoted = fc.string({ maxLength: 12 }).map((s) => `"${s.replace(/[\r\n]/g, '').replace(/(["\\])/g, '\\$1')}"`);
 const garbage = fc.string({ maxLength: 20, unit: 'binary' }).map((s) => s.replace(/[\r\n{]/g, ''));

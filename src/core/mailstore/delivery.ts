@@ -92,12 +92,15 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
     ),
     placed as (
       insert into messages (account_id, folder_id, uid, modseq, flags, internal_date, size, crlf_size, blob_hash,
-                            envelope, body_structure, header_fields, subject, from_address, to_address, sent_date)
+                            envelope, body_structure, header_fields, subject, from_address, to_address, sent_date,
+                            sort_subject, sort_from, sort_to, sort_cc, reply_or_forward, message_id, reference_ids)
       select account_id, folder_id, uid, modseq, ${sql.param(delivery.flags)}::text[],
              coalesce(${delivery.internalDate?.toISOString() ?? null}::timestamptz, now()), ${size}::bigint, ${delivery.crlfSize}::bigint, ${hash}::text,
              ${JSON.stringify(index.envelope)}::jsonb, ${JSON.stringify(index.structure)}::jsonb,
              ${JSON.stringify(index.headers)}::jsonb, ${index.subject}::text, ${index.from}::text, ${index.to}::text,
-             ${index.sentDate?.toISOString() ?? null}::timestamptz
+             ${index.sentDate?.toISOString() ?? null}::timestamptz,
+             ${index.sort.subject}::text, ${index.sort.from}::text, ${index.sort.to}::text, ${index.sort.cc}::text,
+             ${index.sort.replyOrForward}::boolean, ${index.sort.messageId}::text, ${sql.param(index.sort.references)}::text[]
       from slot
       returning account_id, uid, modseq
     ),

@@ -60,6 +60,13 @@ export async function placeMessages(
     fromAddress: m.index.from,
     toAddress: m.index.to,
     sentDate: m.index.sentDate,
+    sortSubject: m.index.sort.subject,
+    sortFrom: m.index.sort.from,
+    sortTo: m.index.sort.to,
+    sortCc: m.index.sort.cc,
+    replyOrForward: m.index.sort.replyOrForward,
+    messageId: m.index.sort.messageId,
+    referenceIds: m.index.sort.references,
   }));
   for (const chunk of chunked(rows)) await tx.insert(messages).values(chunk);
   await publishChange(tx, { kind: 'messages', accountId, folderId: folder.id, modseq: slot!.modseq });
@@ -67,7 +74,7 @@ export async function placeMessages(
 }
 
 /**
- * Rows per INSERT: a statement takes at most 65,535 parameters (a message row uses 17), and
+ * Rows per INSERT: a statement takes at most 65,535 parameters (a message row uses 24), and
  * drizzle builds a huge VALUES list recursively. UID MOVE 1:* of a big folder needs many.
  */
 const INSERT_CHUNK = 1000;

@@ -20,4 +20,6 @@ export const MIME_LIMITS = {
   addressesPerList: 1_000,
   /** Addresses parsed for all the envelopes of enclosed (message/rfc822) messages together. */
   enclosedAddresses: 10_000,
+  /** Message IDs kept of a References field for THREAD: the last ones, nearest the message. */
+  referencesKept: 100,
 } as const;

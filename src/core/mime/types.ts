@@ -53,7 +53,23 @@ export interface BodyPart {
   message?: { envelope: Envelope; body: BodyPart };
 }
 
-/** What the store keeps of a message at delivery, so FETCH and SEARCH never re-parse it. */
+/** What SORT and THREAD (RFC 5256) compare; strings casemapped (i;unicode-casemap), '' when absent. */
+export interface SortKeys {
+  /** The base subject (RFC 5256 §2.1). */
+  subject: string;
+  /** The mailbox (local part) of the first From, To and Cc address. */
+  from: string;
+  to: string;
+  cc: string;
+  /** Whether the base subject extraction removed a reply or forward marker. */
+  replyOrForward: boolean;
+  /** The first valid Message-ID, without brackets. */
+  messageId: string | null;
+  /** The parents' Message-IDs, the nearest last: References, or else In-Reply-To's first. */
+  references: string[];
+}
+
+/** What the store keeps of a message at delivery, so FETCH, SEARCH and SORT never re-parse it. */
 export interface MessageIndex {
   envelope: Envelope;
   structure: BodyPart;
@@ -65,4 +81,5 @@ export interface MessageIndex {
   to: string | null;
   /** The Date header when it parses; SEARCH SENTBEFORE/SENTON/SENTSINCE use it. */
   sentDate: Date | null;
+  sort: SortKeys;
 }

@@ -98,6 +98,22 @@ export const messages = pgTable(
     fromAddress: text('from_address'),
     toAddress: text('to_address'),
     sentDate: timestamp('sent_date', { withTimezone: true }),
+    /** SORT's DATE (RFC 5256 §2.2): the Date header, or the internal date when it is missing or does not parse. */
+    sortDate: timestamp('sort_date', { withTimezone: true })
+      .notNull()
+      .generatedAlwaysAs(sql`coalesce(sent_date, internal_date)`),
+    /**
+     * What SORT (RFC 5256) compares, casemapped at delivery so the database sorts them byte by
+     * byte: the base subject, and the mailbox (local part) of the first From, To and Cc address.
+     */
+    sortSubject: text('sort_subject').notNull().default(''),
+    sortFrom: text('sort_from').notNull().default(''),
+    sortTo: text('sort_to').notNull().default(''),
+    sortCc: text('sort_cc').notNull().default(''),
+    /** What THREAD=REFERENCES reads: the subject marked a reply or forward, the Message-ID, the parents' IDs. */
+    replyOrForward: boolean('reply_or_forward').notNull().default(false),
+    messageId: text('message_id'),
+    referenceIds: text('reference_ids').array().notNull().default(sql`'{}'::text[]`),
   },
   (t) => [
     primaryKey({ columns: [t.accountId, t.folderId, t.uid] }),
@@ -105,6 +121,11 @@ export const messages = pgTable(
     index('messages_folder_modseq_idx').on(t.accountId, t.folderId, t.modseq),
     // With the account: a redelivery check finds a mailbox's copy among thousands sharing one blob.
     index('messages_blob_idx').on(t.blobHash, t.accountId),
+    // SORT by the commonest keys reads one of these in order (an index-only scan, UID and MODSEQ
+    // included) instead of every row of the folder; the other keys sort the folder's rows.
+    index('messages_sort_arrival_idx').on(t.accountId, t.folderId, t.internalDate, t.uid, t.modseq),
+    index('messages_sort_date_idx').on(t.accountId, t.folderId, t.sortDate, t.uid, t.modseq),
+    index('messages_sort_subject_idx').on(t.accountId, t.folderId, sql`${t.sortSubject} collate "C"`, t.uid, t.modseq),
     foreignKey({ columns: [t.accountId, t.folderId], foreignColumns: [folders.accountId, folders.id] }).onDelete(
       'cascade',
     ),

@@ -13,6 +13,7 @@ import { copy } from './copy.js';
 import { expunge } from './expunge.js';
 import { move } from './move.js';
 import { search } from './search.js';
+import { sort } from './sort.js';
 import { store } from './store.js';
 import { unselect } from './unselect.js';
 import { create } from './create.js';
@@ -28,6 +29,7 @@ import { rename } from './rename.js';
 import { status } from './status.js';
 import { subscribe, unsubscribe } from './subscribe.js';
 import { fetch } from './fetch.js';
+import { thread } from './thread.js';
 
 /** Every IMAP command the server knows; dispatch.ts looks them up here by name. */
 export const COMMANDS: readonly ImapCommand[] = [
@@ -46,6 +48,7 @@ export const COMMANDS: readonly ImapCommand[] = [
   expunge,
   move,
   search,
+  sort,
   store,
   unselect,
   create,
@@ -64,4 +67,5 @@ export const COMMANDS: readonly ImapCommand[] = [
   subscribe,
   unsubscribe,
   fetch,
+  thread,
 ];

@@ -1,7 +1,7 @@
 import { type ImapCommand, SELECTED } from '../command.js';
 import { UTF8_ACCEPT } from '../folder-names.js';
 import { ImapSyntaxError, type Token } from '../parser/tokens.js';
-import { BadCharsetError, parseSearch, positionOf, SEARCH_CHARSETS } from '../search-keys.js';
+import { parseSearch, positionOf } from '../search-keys.js';
 import { compactSet } from '../sequence.js';
 import type { ImapSession } from '../session.js';
 
@@ -64,14 +64,7 @@ export const search: ImapCommand = {
     if (session.enabled.has(UTF8_ACCEPT) && keys[0]?.kind === 'atom' && keys[0].value.toUpperCase() === 'CHARSET') {
       throw new ImapSyntaxError('SEARCH takes no CHARSET after ENABLE UTF8=ACCEPT');
     }
-    let parsed;
-    try {
-      parsed = parseSearch(keys, selected);
-    } catch (error) {
-      if (!(error instanceof BadCharsetError)) throw error;
-      session.write(`${tag} NO [BADCHARSET (${SEARCH_CHARSETS.join(' ')})] ${error.message}\r\n`);
-      return null;
-    }
+    const parsed = parseSearch(keys, selected);
     const found = await session.services.mail.search(session.account!.accountId, selected.id, parsed.key);
     const matches: number[] = [];
     const known: number[] = [];
