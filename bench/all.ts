@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SUMMARY_FILE, type SummaryRow, summaryTable } from './summary.js';
 
-const BENCHES = ['lmtp', 'pop3', 'imap'];
+const BENCHES = ['lmtp', 'pop3', 'imap', 'imap-large'];
 
 function runBench(name: string, summaryFile: string): Promise<number | null> {
   const script = fileURLToPath(new URL(`${name}.ts`, import.meta.url));

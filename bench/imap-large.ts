@@ -36,6 +36,7 @@ import { loadConfig } from '../src/config.js';
 import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, makeMaildir, prepareDovecot, storeInMaildirs } from './dovecot.js';
 import { createBenchDatabase, hashParameters, median, sharedHash, spawnMailroom } from './fixtures.js';
+import { writeSummary } from './summary.js';
 import { ImapClient } from './imap-client.js';
 
 const knob = (name: string, fallback: number) => Number(process.env[`BENCH_${name}`] ?? fallback);
@@ -277,6 +278,7 @@ async function main() {
     console.log(`\nLoad average ${load()} at the end.`);
     console.log('Summary (Mailroom/Dovecot, time of the median run; below 1: Mailroom faster):');
     for (const row of rows) console.log(`  ${row.label.padEnd(46)} ${ratio(row.median)}${row.first ? `  (first run: ${ratio(row.first)})` : ''}`);
+    await writeSummary(rows.map((row) => ({ name: `IMAP 100k ${row.label}`, mailroom: row.median[0], dovecot: row.median[1], unit: 'ms' })));
   } finally {
     for (const client of clients) client.destroy();
     for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));

@@ -235,7 +235,16 @@ async function main() {
     console.log(`Mailroom: ${mailroomRate.toFixed(0)} msg/s`);
     console.log(`Dovecot:  ${dovecotRate.toFixed(0)} msg/s`);
     console.log(`Mailroom/Dovecot = ${(mailroomRate / dovecotRate).toFixed(2)}`);
-    await writeSummary([{ name: `LMTP delivery, ${SENDERS} senders`, mailroom: mailroomRate, dovecot: dovecotRate, unit: 'msg/s' }]);
+    const ratio = mailroomRate / dovecotRate;
+    await writeSummary([
+      {
+        name: `LMTP delivery, ${SENDERS} senders`,
+        mailroom: mailroomRate,
+        dovecot: dovecotRate,
+        unit: 'msg/s',
+        target: { text: 'ratio ≥ 1.00', met: ratio >= 1 },
+      },
+    ]);
   } finally {
     for (const target of targets.reverse()) await target.stop().catch((error) => console.error(`stopping ${target.name}:`, error));
     if (PROFILE) console.log(`CPU profile of Mailroom in ${join(work, 'profile')}`);
