@@ -103,7 +103,7 @@ export class ImapSession {
         ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
       ];
     }
-    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`];
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`, ...(this.connection.compressed ? [] : ['COMPRESS=DEFLATE'])];
   }
 
   /** The largest message APPEND takes (RFC 7889): the store's limit, or the literal limit if lower. */

@@ -1,6 +1,7 @@
 import type { ImapCommand } from '../command.js';
 import { authenticate } from './authenticate.js';
 import { capability } from './capability.js';
+import { compress } from './compress.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
 import { noop } from './noop.js';
@@ -33,6 +34,7 @@ import { fetch } from './fetch.js';
 export const COMMANDS: readonly ImapCommand[] = [
   authenticate,
   capability,
+  compress,
   examine,
   login,
   logout,
