@@ -22,15 +22,25 @@ const CLOSE_GRACE_MS = 30_000;
  * inflater keeps zlib's 32 KiB window, the most a client may use.
  */
 const DEFLATE = { windowBits: 13, memLevel: 7, flush: zlib.Z_SYNC_FLUSH };
-// Compressed output gathered this far goes to the compressor before the turn ends.
+// Output gathered this far goes to the compressor before the turn ends.
 const DEFLATE_CHUNK = 64 * 1024;
+/**
+ * A connection quiet this long gives its compressor back (most of a compressed connection's
+ * memory; an IDLE crowd would hold it for hours) and makes a new one for its next answer. Safe
+ * after a sync flush: the new compressor's blocks go on the same stream, referring back only to
+ * what it compressed itself.
+ */
+export const DEFLATE_QUIET_MS = 5_000;
 
 interface Compression {
   inflate: InflateRaw;
-  deflate: DeflateRaw;
+  /** Null while the connection is quiet. */
+  deflate: DeflateRaw | null;
   /** This turn's writes, not yet handed to the compressor. */
   pending: Buffer[];
   pendingBytes: number;
+  /** Gives the compressor back after DEFLATE_QUIET_MS without writes. */
+  quiet: NodeJS.Timeout;
 }
 
 /**
@@ -113,7 +123,8 @@ export class Connection {
     if (this.socket.destroyed && this.compression) {
       // zlib's memory is freed now rather than at some later garbage collection.
       this.compression.inflate.destroy();
-      this.compression.deflate.destroy();
+      this.compression.deflate?.destroy();
+      clearTimeout(this.compression.quiet);
     }
     this.wake();
   }
@@ -196,7 +207,26 @@ export class Connection {
     if (pending.length === 0) return;
     compression.pending = [];
     compression.pendingBytes = 0;
+    compression.deflate ??= this.deflater();
     compression.deflate.write(pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes));
+    compression.quiet.refresh();
+  }
+
+  private deflater(): DeflateRaw {
+    const deflate = createDeflateRaw(DEFLATE);
+    deflate.on('data', (chunk: Buffer) => this.sendRaw(chunk));
+    // Out of memory: nothing more can be said.
+    deflate.on('error', () => this.destroy());
+    return deflate;
+  }
+
+  private quiet(compression: Compression): void {
+    const deflate = compression.deflate;
+    if (deflate === null || deflate.writableEnded) return;
+    // Still compressing (the client reads slowly): another quiet period first.
+    if (deflate.writableLength > 0) return void compression.quiet.refresh();
+    deflate.destroy();
+    compression.deflate = null;
   }
 
   /**
@@ -247,8 +277,13 @@ export class Connection {
    */
   startCompression(onCorrupt: () => void): void {
     const inflate = createInflateRaw();
-    const deflate = createDeflateRaw(DEFLATE);
-    const compression: Compression = { inflate, deflate, pending: [], pendingBytes: 0 };
+    const compression: Compression = {
+      inflate,
+      deflate: null,
+      pending: [],
+      pendingBytes: 0,
+      quiet: setTimeout(() => this.quiet(compression), DEFLATE_QUIET_MS).unref(),
+    };
     this.compression = compression;
     inflate.on('data', (chunk: Buffer) => this.receive(chunk));
     inflate.on('drain', () => this.socket.resume());
@@ -257,9 +292,6 @@ export class Connection {
       onCorrupt();
       if (!this.ended) this.close();
     });
-    deflate.on('data', (chunk: Buffer) => this.sendRaw(chunk));
-    // Out of memory: nothing more can be said.
-    deflate.on('error', () => this.destroy());
     const early = this.buffer;
     this.buffer = Buffer.alloc(0);
     if (early.length > 0) inflate.write(early);
@@ -302,11 +334,13 @@ export class Connection {
     const socket = this.socket;
     const compression = this.compression;
     if (!compression) socket.end();
-    else if (!compression.deflate.writableEnded) {
-      // The compressed stream is finished first, so the client can read the last answer whole.
+    else if (!socket.destroyed && !compression.deflate?.writableEnded) {
+      // The compressed stream is finished first (a final block), then the connection.
       this.deflatePending(compression);
-      compression.deflate.once('end', () => socket.end());
-      compression.deflate.end();
+      clearTimeout(compression.quiet);
+      const deflate = (compression.deflate ??= this.deflater());
+      deflate.once('end', () => socket.end());
+      deflate.end();
     }
     if (!socket.destroyed) {
       const timer = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { constants as zlib, createDeflateRaw, inflateRawSync } from 'node:zlib';
 import t from 'tap';
+import { DEFLATE_QUIET_MS } from '../../src/net/connection.js';
 import { lastWords, LineClient, run } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
 
@@ -208,13 +209,15 @@ t.test('after STARTTLS and on IMAPS, compression is layered above TLS', async (t
   t.same(await lastWords(implicit), ['d OK LOGOUT completed'], 'LOGOUT ends the compressed stream and the connection');
 });
 
-t.test('IDLE pushes arrive compressed, without the client sending anything', async (t) => {
+t.test('IDLE pushes arrive compressed, without the client sending anything, also once the compressor was given back', async (t) => {
   const address = await freshMailbox();
   const client = await compressed(address);
   await run(client, 's SELECT INBOX');
   client.send('i IDLE\r\n');
   t.equal(await client.readLine(), '+ idling');
   for (let n = 1; n <= 3; n++) {
+    // Before the last push the connection is quiet long enough for its compressor to be released.
+    if (n === 3) await sleep(DEFLATE_QUIET_MS + 500);
     const arrival = client.readLine(5000).then((line) => ({ line, at: performance.now() }));
     await imap.deliver(address, MESSAGE);
     const delivered = performance.now();
