@@ -46,6 +46,8 @@ export async function serve(session: ImapSession): Promise<void> {
   } finally {
     if (session.state === 'logout') connection.close();
     await session.close();
+    // A shutdown cuts what is left once every session has ended: the last answer must be out.
+    await connection.sent;
   }
 }
 

@@ -62,6 +62,7 @@ export class Connection {
   private lineTimer: NodeJS.Timeout | null = null;
   /** Once COMPRESS=DEFLATE is on: what is read is inflated, what is written deflated. */
   private compression: Compression | null = null;
+  private finishing: Promise<void> = Promise.resolve();
   readonly remoteAddress: string;
   /** From this host: plaintext credentials cannot be sniffed on the way. */
   readonly loopback: boolean;
@@ -90,6 +91,11 @@ export class Connection {
 
   get compressed(): boolean {
     return this.compression !== null;
+  }
+
+  /** Settles once close() has handed everything to the socket (compressed, a moment after). */
+  get sent(): Promise<void> {
+    return this.finishing;
   }
 
   private attach(socket: Socket): void {
@@ -340,6 +346,7 @@ export class Connection {
       clearTimeout(compression.quiet);
       const deflate = (compression.deflate ??= this.deflater());
       deflate.once('end', () => socket.end());
+      this.finishing = new Promise((resolve) => deflate.once('close', resolve));
       deflate.end();
     }
     if (!socket.destroyed) {

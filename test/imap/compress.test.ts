@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { constants as zlib, createDeflateRaw, inflateRawSync } from 'node:zlib';
 import t from 'tap';
+import { startImap } from '../../src/imap/server.js';
 import { DEFLATE_QUIET_MS } from '../../src/net/connection.js';
 import { lastWords, LineClient, run } from '../helpers/line-client.js';
 import { ACTOR, PASSWORD, startTestImap } from '../helpers/imap.js';
@@ -309,6 +310,25 @@ t.test('the PROXY protocol, session accounting and an administrator ending the s
   await proxied.services.sessions.endAll(address, ACTOR);
   t.same(await lastWords(client), ['* BYE Session ended by the administrator'], 'the BYE arrives compressed, then the end');
   t.same(await sessionsOnceThere(proxied.services, address, 0), [], 'and its session is released');
+});
+
+t.test('shutdown: every compressed session is told BYE, compressed, before its connection is cut', async (t) => {
+  const server = await startImap({ host: '127.0.0.1', port: 0, securePort: null, maxConnectionsPerIp: 10, context: imap.context });
+  const address = await freshMailbox();
+  const clients = await Promise.all(
+    [1, 2, 3].map(async () => {
+      const client = await LineClient.connect(server.ports.imap!);
+      t.teardown(() => client.close());
+      await client.readLine();
+      await run(client, `a LOGIN ${address} "${PASSWORD}"`);
+      t.same(await run(client, 'b COMPRESS DEFLATE'), ['b OK DEFLATE active']);
+      client.compress();
+      t.match((await run(client, 'c SELECT INBOX')).at(-1), /^c OK/);
+      return client;
+    }),
+  );
+  await server.close();
+  for (const client of clients) t.same(await lastWords(client), ['* BYE Server shutting down']);
 });
 
 t.test("Python's imaplib with raw zlib: COMPRESS, then SELECT and FETCH compressed", async (t) => {
