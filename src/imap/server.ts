@@ -58,6 +58,8 @@ export async function serve(session: ImapSession): Promise<void> {
       },
       'connection closed',
     );
+    // A shutdown cuts what is left once every session has ended: the last answer must be out.
+    await connection.sent;
   }
 }
 

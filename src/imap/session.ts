@@ -110,7 +110,7 @@ export class ImapSession {
         ...(this.mayLogin ? ['AUTH=PLAIN'] : ['LOGINDISABLED']),
       ];
     }
-    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`, 'LIST-EXTENDED', 'LIST-STATUS', 'UTF8=ACCEPT'];
+    return [...base, 'UIDPLUS', 'MOVE', 'SPECIAL-USE', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE', 'CONDSTORE', 'STATUS=SIZE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'MULTIAPPEND', `APPENDLIMIT=${this.appendLimit}`, 'LIST-EXTENDED', 'LIST-STATUS', 'UTF8=ACCEPT', ...(this.connection.compressed ? [] : ['COMPRESS=DEFLATE'])];
   }
 
   /** The largest message APPEND takes (RFC 7889): the store's limit, or the literal limit if lower. */

@@ -1,6 +1,7 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { X509Certificate } from 'node:crypto';
 import { connect as connectTls, TLSSocket } from 'node:tls';
+import { constants as zlib, createDeflateRaw, createInflateRaw, type DeflateRaw, type InflateRaw } from 'node:zlib';
 
 /**
  * A plain socket speaking a line protocol by hand (POP3, IMAP), for what library clients hide:
@@ -10,6 +11,10 @@ export class LineClient {
   private buffer = Buffer.alloc(0);
   private waiting: (() => void) | null = null;
   private ended = false;
+  /** After compress(): the server's bytes are inflated, ours deflated. */
+  private compression: { inflate: InflateRaw; deflate: DeflateRaw } | null = null;
+  /** After compress(): the server's bytes as they came, still compressed. */
+  readonly compressedBytes: Buffer[] = [];
 
   private constructor(private socket: Socket | TLSSocket) {
     this.attach(socket);
@@ -50,16 +55,25 @@ export class LineClient {
 
   private attach(socket: Socket): void {
     socket.on('data', (chunk: Buffer) => {
-      this.buffer = Buffer.concat([this.buffer, chunk]);
-      this.wake();
+      if (!this.compression) return this.receive(chunk);
+      this.compressedBytes.push(chunk);
+      this.compression.inflate.write(chunk);
     });
-    const end = () => {
-      this.ended = true;
-      this.wake();
-    };
+    // Compressed, what came before the end is still being inflated.
+    const end = () => (this.compression ? this.compression.inflate.end() : this.end());
     socket.on('end', end);
     socket.on('close', end);
     socket.on('error', end);
+  }
+
+  private receive(chunk: Buffer): void {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    this.wake();
+  }
+
+  private end(): void {
+    this.ended = true;
+    this.wake();
   }
 
   private wake(): void {
@@ -69,7 +83,34 @@ export class LineClient {
   }
 
   send(data: string | Buffer): void {
+    if (!this.compression) return void this.socket.write(data);
+    this.compression.deflate.write(data);
+    this.compression.deflate.flush(zlib.Z_SYNC_FLUSH);
+  }
+
+  /** Bytes as they are, past any compression (a compressed stream made by the test). */
+  sendRaw(data: Buffer): void {
     this.socket.write(data);
+  }
+
+  /**
+   * COMPRESS=DEFLATE (RFC 4978), once the server has said OK: both directions raw DEFLATE from
+   * here on; what is buffered past the OK came compressed.
+   */
+  compress(): void {
+    const inflate = createInflateRaw();
+    const deflate = createDeflateRaw();
+    inflate.on('data', (chunk: Buffer) => this.receive(chunk));
+    inflate.on('end', () => this.end());
+    inflate.on('error', () => this.end());
+    deflate.on('data', (chunk: Buffer) => this.socket.write(chunk));
+    this.compression = { inflate, deflate };
+    const early = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    if (early.length > 0) {
+      this.compressedBytes.push(early);
+      inflate.write(early);
+    }
   }
 
   /** The next line without its CRLF, or null once the server has closed and nothing is left. */

@@ -1,6 +1,7 @@
 import type { ImapCommand } from '../command.js';
 import { authenticate } from './authenticate.js';
 import { capability } from './capability.js';
+import { compress } from './compress.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
 import { noop } from './noop.js';
@@ -35,6 +36,7 @@ import { thread } from './thread.js';
 export const COMMANDS: readonly ImapCommand[] = [
   authenticate,
   capability,
+  compress,
   examine,
   login,
   logout,
