@@ -58,7 +58,7 @@ export function switchOf(row: AccountRow, protocol: MailProtocol, now = Date.now
 }
 
 /** RFC 3339 with its offset: a time without one would be read in the server's zone. */
-const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
+export const DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/i;
 
 /** The switch a change asks for, checked the same for every door. */
 export function requestedSwitch(protocol: MailProtocol, input: SwitchInput): { enabled: boolean } & SwitchNote {
