@@ -49,6 +49,8 @@ export interface Config {
   loginLockSeconds: number;
   /** Longest delay (ms) before a failed login is answered, growing once an address has half its failures. */
   loginMaxDelayMs: number;
+  /** How often each process stores the flips of protocol switches whose `until` has passed. */
+  protocolSwitchSweepMs: number;
   /** POP3 inactivity timer; RFC 1939 asks for at least ten minutes. */
   pop3IdleTimeoutMs: number;
   /** IMAP autologout timer; RFC 3501 asks for at least thirty minutes. */
@@ -300,6 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
     loginFailuresPerMailbox: integer(env, 'MAILROOM_LOGIN_FAILURES_PER_MAILBOX', 50, 0, 100_000),
     loginLockSeconds: integer(env, 'MAILROOM_LOGIN_LOCK_SECONDS', 900, 1, 86_400),
     loginMaxDelayMs: integer(env, 'MAILROOM_LOGIN_MAX_DELAY', 5000, 0, 60_000),
+    protocolSwitchSweepMs: integer(env, 'MAILROOM_PROTOCOL_SWITCH_SWEEP', 30, 1, 3600) * 1000,
     pop3IdleTimeoutMs: integer(env, 'MAILROOM_POP3_IDLE_TIMEOUT', 600, 600, 86_400) * 1000,
     imapIdleTimeoutMs: integer(env, 'MAILROOM_IMAP_IDLE_TIMEOUT', 1800, 1800, 86_400) * 1000,
     loginTimeoutMs: integer(env, 'MAILROOM_LOGIN_TIMEOUT', 60, 1, 3600) * 1000,

@@ -1,5 +1,6 @@
 import type { Config, ProxyListener } from './config.js';
 import { buildApp } from './api/app.js';
+import { loggable } from './core/errors.js';
 import { createServices } from './core/services.js';
 import { connect, type DatabaseHandle } from './db/client.js';
 import { lockDataDir } from './db/data-dir-lock.js';
@@ -86,7 +87,13 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   const proxyOn = (listener: ProxyListener) => (config.proxyProtocol.includes(listener) ? proxyTrusted : undefined);
   // Doors stop before the database closes, so a delivery in progress can still commit and be
   // answered; each door stops accepting at once, tells its sessions goodbye and waits for them.
+  // Every process sweeps, whichever parts it runs: a switch flips once however many there are.
+  const sweep = setInterval(() => {
+    services.protocolSwitches.expire().catch((error) => app.log.warn({ err: loggable(error) }, 'expiring protocol switches failed'));
+  }, config.protocolSwitchSweepMs);
+  sweep.unref();
   const close = async () => {
+    clearInterval(sweep);
     await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close()), app.close()]);
     await gateway?.close();
     await database.close();

@@ -18,10 +18,12 @@ import { clientSetupRoutes } from './routes/client-setup.js';
 import { domainRoutes } from './routes/domains.js';
 import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
+import { loginCheckRoutes } from './routes/login-check.js';
 import { loginLockoutRoutes } from './routes/login-lockout.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
 import { mboxRoutes } from './routes/mbox.js';
 import { messageRoutes } from './routes/messages.js';
+import { quotaPreviewRoutes } from './routes/quota-preview.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { Problem } from './schemas/common.js';
 import { compileValidator } from './validation.js';
@@ -113,6 +115,8 @@ export async function buildApp({
     auditEventRoutes,
     sessionRoutes,
     loginLockoutRoutes,
+    loginCheckRoutes,
+    quotaPreviewRoutes,
     clientSetupRoutes,
   ];
   for (const routes of plainRoutes) {

@@ -25,6 +25,20 @@ const TITLES: Record<number, string> = {
   507: 'Insufficient Storage',
 };
 
+/** The RFC 9457 problem document of a request. */
+export function problemDocument(request: FastifyRequest, problem: ProblemInput) {
+  return {
+    type: `https://mailroom.dev/problems/${problem.code.replaceAll('_', '-')}`,
+    title: TITLES[problem.status] ?? 'Error',
+    status: problem.status,
+    code: problem.code,
+    detail: problem.detail,
+    instance: request.url.split('?')[0],
+    requestId: request.id,
+    ...problem.extra,
+  };
+}
+
 /** Sends an RFC 9457 problem document; the one way every API error leaves the server. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
   return reply
@@ -32,14 +46,5 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
     // Also here, as the onRequest hook that sets it does not run for requests the router refused.
     .header('x-request-id', request.id)
     .type('application/problem+json')
-    .send({
-      type: `https://mailroom.dev/problems/${problem.code.replaceAll('_', '-')}`,
-      title: TITLES[problem.status] ?? 'Error',
-      status: problem.status,
-      code: problem.code,
-      detail: problem.detail,
-      instance: request.url.split('?')[0],
-      requestId: request.id,
-      ...problem.extra,
-    });
+    .send(problemDocument(request, problem));
 }

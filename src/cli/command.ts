@@ -3,7 +3,7 @@ import type { Actor } from '../core/actor.js';
 import type { Status } from '../core/limits.js';
 import type { Page, PageRequest } from '../core/pagination.js';
 import type { Services } from '../core/services.js';
-import { parseChoice, parseCount, parseSize, readFirstLine } from './values.js';
+import { parseChoice, parseCount, parseSize, parseTime, readFirstLine } from './values.js';
 
 /** A mistake on the command line: exit status 2, the message and the usage of what was meant. */
 export class UsageError extends Error {
@@ -104,6 +104,11 @@ export class Input {
   count(name: string, allowUnlimited: false): number | undefined;
   count(name: string, allowUnlimited: boolean): number | null | undefined {
     return this.parsed(name, (text) => parseCount(text, allowUnlimited));
+  }
+
+  /** An RFC 3339 time with its offset. */
+  time(name: string): string | undefined {
+    return this.parsed(name, parseTime);
   }
 
   choice<T extends string>(name: string, choices: readonly T[]): T | undefined {

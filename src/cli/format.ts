@@ -1,6 +1,9 @@
 import type { ApiKeyView } from '../core/api-keys/service.js';
 import type { DomainView } from '../core/domains/service.js';
 import type { QuotaLimits } from '../core/limits.js';
+import type { LoginCheck } from '../core/mailboxes/login-check.js';
+import type { ProtocolSwitch } from '../core/mailboxes/protocol-switches.js';
+import type { QuotaPreview } from '../core/mailboxes/quota-preview.js';
 import type { MailboxView } from '../core/mailboxes/service.js';
 import type { Page } from '../core/pagination.js';
 
@@ -81,13 +84,20 @@ function protocols(p: { imap: boolean; pop3: boolean }): string {
   return on.length === 0 ? 'none' : on.join(', ');
 }
 
+/** `off (abuse report #123) until …`: a switch with what support said about it. */
+function switchText(s: ProtocolSwitch): string {
+  return `${s.enabled ? 'on' : 'off'}${s.reason === null ? '' : ` (${s.reason})`}${s.until === null ? '' : ` until ${s.until}`}`;
+}
+
 export function mailboxText(mailbox: MailboxView): string {
   const login = mailbox.lastLogin;
+  const noted = (['imap', 'pop3'] as const).filter((p) => mailbox.protocolSwitches[p].reason !== null || mailbox.protocolSwitches[p].until !== null);
   return fields([
     ['address', mailbox.address],
     ['display name', mailbox.displayName ?? '-'],
     ['status', mailbox.status],
     ['protocols', protocols(mailbox.protocols)],
+    ...noted.map((p): [string, string] => [p, switchText(mailbox.protocolSwitches[p])]),
     ['pop3 delete', mailbox.pop3DeleteMode],
     ['storage', `${formatSize(mailbox.usage.storageBytes)} of ${formatSize(mailbox.quota.storageBytes)}`],
     ['messages', `${mailbox.usage.messages} of ${count(mailbox.quota.messages)}`],
@@ -129,4 +139,55 @@ export function apiKeyTable(keys: ApiKeyView[]): string {
     keys.map((k) => [k.id, k.name, k.role, k.domains?.join(',') ?? 'all', k.lastUsedAt ?? 'never']),
     'no API keys',
   );
+}
+
+const yesNo = (value: boolean) => (value ? 'yes' : 'no');
+
+function usageOf(used: number, limit: number | null, percent: number | null, size: (n: number | null) => string): string {
+  return `${size(used)} of ${size(limit)}${percent === null ? '' : ` (${percent}%)`}`;
+}
+
+export function loginCheckText(check: LoginCheck): string {
+  const { quota } = check;
+  const login = (p: 'imap' | 'pop3') => {
+    const last = check.protocols[p].lastLogin;
+    return `${switchText(check.protocols[p])}; last login ${last === null ? 'never' : `${last.at}${last.ip === null ? '' : ` from ${last.ip}`}`}`;
+  };
+  const lockout = check.lockout.locked ? `locked until ${check.lockout.lockedUntil}` : `not locked (${check.lockout.recentFailures} recent failures)`;
+  const summary = fields([
+    ['address', check.address],
+    ['can log in', `imap ${yesNo(check.canLogIn.imap)}, pop3 ${yesNo(check.canLogIn.pop3)}`],
+    ['status', `${check.status}; domain ${check.domain.name} ${check.domain.status}`],
+    ['imap', login('imap')],
+    ['pop3', login('pop3')],
+    ['lockout', lockout],
+    ['storage', usageOf(quota.usage.storageBytes, quota.limits.storageBytes, quota.percentUsed.storageBytes, formatSize)],
+    ['messages', usageOf(quota.usage.messages, quota.limits.messages, quota.percentUsed.messages, count)],
+    ['new mail', quota.newMailRefused ? 'refused: the mailbox is full (logins still work)' : 'accepted'],
+    ['password set', `${check.password.changedAt} (${check.password.ageDays} days ago)`],
+  ]);
+  const blockers = check.blockers.length === 0 ? 'Nothing blocks a login.\n' : check.blockers.map((b) => `! ${b.detail}\n`).join('');
+  const clients = table(
+    ['CLIENT ADDRESS', 'LOCKED UNTIL', 'RECENT FAILURES'],
+    check.clientAddresses.map((c) => [c.address, c.lockedUntil ?? '-', c.recentFailures === null ? '-' : String(c.recentFailures)]),
+    'no client addresses seen',
+  );
+  const failures = table(
+    ['FAILED AT', 'PROTOCOL', 'CLIENT ADDRESS', 'REASON'],
+    check.failedLogins.map((f) => [f.at, f.protocol, f.ip, f.reason]),
+    'no failed logins',
+  );
+  return `${summary}\n${blockers}\n${clients}\n${failures}`;
+}
+
+export function quotaPreviewText(preview: QuotaPreview): string {
+  const refusal = preview.rejection;
+  return fields([
+    ['quota', `${quota(preview.quota)} (now ${quota(preview.currentQuota)})`],
+    ['storage', usageOf(preview.usage.storageBytes, preview.quota.storageBytes, preview.percentUsed.storageBytes, formatSize)],
+    ['messages', usageOf(preview.usage.messages, preview.quota.messages, preview.percentUsed.messages, count)],
+    ['new mail', preview.newMailRefused ? `refused (${preview.refusedBy.join(', ')} reached; the mail there stays)` : 'accepted'],
+    ['domain allows', `at most ${quota(preview.domainMaxQuota)}`],
+    ['change', refusal === null ? 'would be taken' : `would be refused: ${refusal.code}: ${refusal.message}`],
+  ]);
 }

@@ -1,7 +1,7 @@
 import type { Pop3DeleteMode } from '../core/limits.js';
 import type { MailboxChange } from '../core/mailboxes/service.js';
 import { type Command, given, type Group, type Input, type Job, PAGE_OPTIONS, STATUSES } from './command.js';
-import { listText, mailboxTable, mailboxText } from './format.js';
+import { listText, loginCheckText, mailboxTable, mailboxText, quotaPreviewText } from './format.js';
 
 const PROTOCOLS = ['imap', 'pop3'] as const;
 const POP3_DELETE_MODES: readonly Pop3DeleteMode[] = ['remove', 'hide', 'trash'];
@@ -32,11 +32,15 @@ function update(
   };
 }
 
+/** Without --reason and --until a plain switch, which forgets an earlier reason and end. */
 function protocol(input: Input, enabled: boolean): MailboxChange {
   const which = input.arg('protocol');
   if (!(PROTOCOLS as readonly string[]).includes(which)) throw input.usageError(`expected imap or pop3, got '${which}'`);
-  return { protocols: { [which]: enabled } };
+  const note = given({ reason: input.option('reason'), until: input.time('until') });
+  return { protocols: { [which]: Object.keys(note).length === 0 ? enabled : { enabled, ...note } } };
 }
+
+const SWITCH_OPTIONS = { positionals: ['address', 'protocol'], options: { reason: { type: 'string' }, until: { type: 'string' } } } as const;
 
 export const mailboxes: Group = {
   name: 'mailboxes',
@@ -129,14 +133,53 @@ export const mailboxes: Group = {
       },
       { options: { storage: { type: 'string' }, messages: { type: 'string' } } },
     ),
-    update('enable', ' imap|pop3', 'allow the mailbox to use IMAP or POP3', (input) => protocol(input, true), {
-      positionals: ['address', 'protocol'],
-    }),
-    update('disable', ' imap|pop3', 'stop IMAP or POP3 for the mailbox at once', (input) => protocol(input, false), {
-      positionals: ['address', 'protocol'],
-    }),
+    update(
+      'enable',
+      ' imap|pop3 [--reason TEXT] [--until TIME]',
+      'allow the mailbox to use IMAP or POP3; with --until, only until then',
+      (input) => protocol(input, true),
+      SWITCH_OPTIONS,
+    ),
+    update(
+      'disable',
+      ' imap|pop3 [--reason TEXT] [--until TIME]',
+      'stop IMAP or POP3 for the mailbox at once, saying why; with --until, it comes back by itself then',
+      (input) => protocol(input, false),
+      SWITCH_OPTIONS,
+    ),
     update('suspend', '', 'refuse logins to the mailbox until it is unsuspended', () => ({ status: 'suspended' })),
     update('unsuspend', '', 'make a suspended mailbox active again', () => ({ status: 'active' })),
+    {
+      name: 'login-check',
+      synopsis: '<address>',
+      summary: "why the mailbox can or cannot log in: status, protocols, lockouts, the last failed logins, quota, password age",
+      positionals: ['address'],
+      prepare(input) {
+        const address = input.arg('address');
+        return async (services, actor) => {
+          const check = await services.loginCheck.check(address, actor);
+          return { json: check, text: loginCheckText(check) };
+        };
+      },
+    },
+    {
+      name: 'quota-preview',
+      synopsis: '<address> [--storage SIZE|unlimited] [--messages N|unlimited]',
+      summary: 'what a quota would mean (usage, whether new mail is refused, whether the domain allows it); changes nothing',
+      positionals: ['address'],
+      options: { storage: { type: 'string' }, messages: { type: 'string' } },
+      prepare(input) {
+        const address = input.arg('address');
+        const quota = given({ storageBytes: input.size('storage'), messages: input.count('messages', true) });
+        if (Object.keys(quota).length === 0) throw input.usageError('give --storage, --messages or both');
+        return async (services, actor) => {
+          const { rejection, ...preview } = await services.quotaPreview.preview(address, quota, actor);
+          // A refusal in the shape the CLI prints refusals in.
+          const refusal = rejection && { code: rejection.code, message: rejection.message, ...rejection.details };
+          return { json: { ...preview, rejection: refusal }, text: quotaPreviewText({ ...preview, rejection }) };
+        };
+      },
+    },
     {
       name: 'unlock',
       synopsis: '<address>',

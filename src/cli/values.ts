@@ -1,3 +1,5 @@
+import { DATE_TIME } from '../core/mailboxes/protocol-switches.js';
+
 /** Readers for the values typed on the command line; each throws an Error whose message says what was expected. */
 
 const UNITS: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -31,6 +33,14 @@ export function parseCount(text: string, allowUnlimited: boolean): number | null
 export function parseChoice<T extends string>(text: string, choices: readonly T[]): T {
   if (!(choices as readonly string[]).includes(text)) throw new Error(`expected ${choices.join(', ')}, got '${text}'`);
   return text as T;
+}
+
+/** An RFC 3339 time with its offset (`2027-01-01T00:00:00Z`), as the API takes it; answered as given. */
+export function parseTime(text: string): string {
+  if (!DATE_TIME.test(text) || Number.isNaN(Date.parse(text))) {
+    throw new Error(`expected a time such as 2027-01-01T00:00:00Z, got '${text}'`);
+  }
+  return text;
 }
 
 /** Longer than any password the core accepts; stops a stray pipe from filling memory. */

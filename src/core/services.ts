@@ -9,6 +9,9 @@ import { createLoginThrottle, type LoginThrottleSettings, THROTTLE_OFF } from '.
 import { createClientSetupService } from './client-setup/service.js';
 import { createDomainService } from './domains/service.js';
 import { createIdempotencyService } from './idempotency/service.js';
+import { createLoginCheck } from './mailboxes/login-check.js';
+import { createProtocolSwitchSweep } from './mailboxes/protocol-switches.js';
+import { createQuotaPreview } from './mailboxes/quota-preview.js';
 import { createMailboxService } from './mailboxes/service.js';
 import { createMailStore } from './mailstore/service.js';
 import { createMetrics, type PoolStats } from './metrics.js';
@@ -52,6 +55,9 @@ export function createServices(db: Database, options: ServiceOptions) {
     apiKeys: createApiKeyService(db, audit, options.bootstrapToken),
     login: createLoginService(db, loginThrottle, metrics),
     loginThrottle,
+    loginCheck: createLoginCheck(db, mailboxes, loginThrottle),
+    quotaPreview: createQuotaPreview(db, mailboxes),
+    protocolSwitches: createProtocolSwitchSweep(db, audit),
     clientSetup: createClientSetupService(db, mailboxes, options.publicServers ?? NO_PUBLIC_SERVERS),
     idempotency: createIdempotencyService(db),
     mail: createMailStore(db, { maxMessageSize: options.maxMessageSize }),

@@ -180,8 +180,13 @@ export const COMMANDS: Record<string, Pop3Command> = {
 
   USER: {
     states: AUTHORIZATION,
-    run(session, argument) {
-      if (!session.mayLogin) return session.err(PLAINTEXT_REFUSED);
+    async run(session, argument) {
+      if (!session.mayLogin) {
+        if (argument.length > 0) {
+          await session.context.login.plaintextRefused({ address: argument, protocol: 'pop3', ip: session.connection.remoteAddress });
+        }
+        return session.err(PLAINTEXT_REFUSED);
+      }
       if (argument.length === 0) return session.err('USER needs a mailbox address');
       session.user = argument;
       session.ok('Send PASS');

@@ -97,6 +97,17 @@ const CASES: Case[] = [
   },
   {
     route: 'PATCH /v1/mailboxes/{address}',
+    variant: 'protocols with reason and until',
+    allowed: EVERYONE,
+    success: 200,
+    request: async () => ({
+      method: 'PATCH',
+      url: `/v1/mailboxes/${await freshMailbox()}`,
+      payload: { protocols: { pop3: { enabled: false, reason: 'ticket 7', until: new Date(Date.now() + 3_600_000).toISOString() } } },
+    }),
+  },
+  {
+    route: 'PATCH /v1/mailboxes/{address}',
     variant: 'quota',
     allowed: WRITERS,
     success: 200,
@@ -149,6 +160,14 @@ const CASES: Case[] = [
   { route: 'DELETE /v1/mailboxes/{address}/sessions', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/sessions` }) },
   { route: 'GET /v1/mailboxes/{address}/login-lockout', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/login-lockout` }) },
   { route: 'DELETE /v1/mailboxes/{address}/login-lockout', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/login-lockout` }) },
+  { route: 'GET /v1/mailboxes/{address}/login-check', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/login-check` }) },
+  { route: 'DELETE /v1/mailboxes/{address}/login-check/lockout', allowed: EVERYONE, success: 204, request: async () => ({ method: 'DELETE', url: `/v1/mailboxes/${sharedMailbox}/login-check/lockout` }) },
+  {
+    route: 'POST /v1/mailboxes/{address}/quota:preview',
+    allowed: EVERYONE,
+    success: 200,
+    request: async () => ({ method: 'POST', url: `/v1/mailboxes/${sharedMailbox}/quota:preview`, payload: { storageBytes: 1000 } }),
+  },
   { route: 'GET /v1/mailboxes/{address}/client-config', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/client-config` }) },
   { route: 'GET /v1/mailboxes/{address}/mobileconfig', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/mobileconfig` }) },
   { route: 'GET /v1/login-lockouts/clients/{ip}', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: '/v1/login-lockouts/clients/192.0.2.44' }) },

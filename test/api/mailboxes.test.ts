@@ -26,6 +26,7 @@ const RESOURCE_FIELDS = [
   'domain',
   'lastLogin',
   'pop3DeleteMode',
+  'protocolSwitches',
   'protocols',
   'quota',
   'status',
@@ -56,6 +57,10 @@ async function listAddresses(caller: Caller, query = ''): Promise<string[]> {
   return page.json().items.map((m: { address: string }) => m.address);
 }
 
+/** A switch as the mailbox was created: on or off, no reason, no end, never changed. */
+const asCreated = (enabled: boolean) => ({ enabled, reason: null, until: null, changedAt: null });
+const NO_NOTES = { imap: { reason: null, until: null }, pop3: { reason: null, until: null } };
+
 function withoutTimes(resource: Record<string, unknown>) {
   const { createdAt: _c, updatedAt: _u, ...rest } = resource;
   return rest;
@@ -74,6 +79,7 @@ t.test('POST creates a mailbox; it reads exactly as documented, with the same ET
     displayName: null,
     status: 'active',
     protocols: { imap: true, pop3: true },
+    protocolSwitches: { imap: asCreated(true), pop3: asCreated(true) },
     pop3DeleteMode: 'remove',
     quota: { storageBytes: null, messages: null },
     usage: { storageBytes: 0, messages: 0 },
@@ -111,6 +117,7 @@ t.test('POST creates a mailbox; it reads exactly as documented, with the same ET
     displayName: null,
     status: 'active',
     protocols: { imap: true, pop3: true },
+    protocolSwitches: NO_NOTES,
     pop3DeleteMode: 'remove',
     quota: { storageBytes: null, messages: null },
     passwordScheme: 'argon2id',
@@ -134,6 +141,7 @@ t.test('POST takes every writable field in the resource shape', async (t) => {
     displayName: 'Zoë Ünïcode-Smith',
     status: 'suspended',
     protocols: { imap: true, pop3: false },
+    protocolSwitches: { imap: asCreated(true), pop3: asCreated(false) },
     pop3DeleteMode: 'hide',
     quota: { storageBytes: 1073741824, messages: 10000 },
     usage: { storageBytes: 0, messages: 0 },
@@ -374,12 +382,17 @@ t.test('PATCH changes any subset of the writable fields; partial quota and proto
     t.equal(read.headers.etag, etag);
     current = patched.json();
   }
+  t.ok(current.protocolSwitches.pop3.changedAt < current.protocolSwitches.imap.changedAt, 'each switch keeps the time it changed');
   t.strictSame(withoutTimes(current), {
     address: 'pat@mail.test',
     domain: 'mail.test',
     displayName: 'Pat Jones',
     status: 'suspended',
     protocols: { imap: false, pop3: false },
+    protocolSwitches: {
+      imap: { enabled: false, reason: null, until: null, changedAt: current.protocolSwitches.imap.changedAt },
+      pop3: { enabled: false, reason: null, until: null, changedAt: current.protocolSwitches.pop3.changedAt },
+    },
     pop3DeleteMode: 'trash',
     quota: { storageBytes: 9000, messages: 80 },
     usage: { storageBytes: 0, messages: 0 },
@@ -514,6 +527,7 @@ t.test('DELETE removes the mailbox, records what it was, and frees the address',
     displayName: 'Gone',
     status: 'active',
     protocols: { imap: true, pop3: false },
+    protocolSwitches: NO_NOTES,
     pop3DeleteMode: 'remove',
     quota: { storageBytes: null, messages: null },
     usage: { storageBytes: 0, messages: 0 },

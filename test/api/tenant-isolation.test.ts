@@ -91,6 +91,13 @@ const CASES: Case[] = [
   { route: 'DELETE /v1/mailboxes/{address}/sessions', request: { method: 'DELETE', url: `/v1/mailboxes/${victim}/sessions` }, status: 404 },
   { route: 'GET /v1/mailboxes/{address}/login-lockout', request: { method: 'GET', url: `/v1/mailboxes/${victim}/login-lockout` }, status: 404 },
   { route: 'DELETE /v1/mailboxes/{address}/login-lockout', request: { method: 'DELETE', url: `/v1/mailboxes/${victim}/login-lockout` }, status: 404 },
+  { route: 'GET /v1/mailboxes/{address}/login-check', request: { method: 'GET', url: `/v1/mailboxes/${victim}/login-check` }, status: 404 },
+  { route: 'DELETE /v1/mailboxes/{address}/login-check/lockout', request: { method: 'DELETE', url: `/v1/mailboxes/${victim}/login-check/lockout` }, status: 404 },
+  {
+    route: 'POST /v1/mailboxes/{address}/quota:preview',
+    request: { method: 'POST', url: `/v1/mailboxes/${victim}/quota:preview`, payload: { storageBytes: 1 } },
+    status: 404,
+  },
   // Client addresses are shared by every tenant: a confined key may not look at them at all.
   { route: 'GET /v1/login-lockouts/clients/{ip}', request: { method: 'GET', url: '/v1/login-lockouts/clients/127.0.0.1' }, status: 403 },
   { route: 'DELETE /v1/login-lockouts/clients/{ip}', request: { method: 'DELETE', url: '/v1/login-lockouts/clients/127.0.0.1' }, status: 403 },

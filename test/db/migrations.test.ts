@@ -12,7 +12,7 @@ import { freshDatabase, freshDatabaseUrl } from '../helpers/database.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MIGRATIONS = join(ROOT, 'migrations');
 const DRIZZLE_KIT = join(ROOT, 'node_modules/.bin/drizzle-kit');
-const MAIL_TABLES = ['expunged', 'folders', 'mail_sessions', 'messages', 'subscriptions'];
+const MAIL_TABLES = ['expunged', 'failed_logins', 'folders', 'mail_sessions', 'messages', 'subscriptions'];
 
 async function rows<T>(database: DatabaseHandle, query: SQL): Promise<T[]> {
   // node-postgres and PGlite both answer with { rows }.

@@ -35,7 +35,7 @@ function withoutIssuedToken(status: number, body: string): string {
   return status === 201 ? body.replace(/"token":"[^"]*"/, '"token":"(issued)"') : body;
 }
 
-/** The real API on a fresh database, driven with app.inject(); closed when the test ends. */
+/** The real API on a fresh database (or the one given), driven with app.inject(); closed when the test ends. */
 export async function buildTestApi(
   t: { teardown(fn: () => unknown): void },
   options: {
@@ -46,9 +46,11 @@ export async function buildTestApi(
     trustProxy?: string[];
     loginThrottle?: LoginThrottleSettings;
     publicServers?: PublicServers;
+    /** A database the test opened already (a gateway fixture's, say), so the API and mail doors share it. */
+    database?: DatabaseHandle;
   } = {},
 ): Promise<TestApi> {
-  const database = await freshDatabase(t);
+  const database = options.database ?? (await freshDatabase(t));
   const maxMessageSize = options.maxMessageSize ?? 1024 * 1024;
   const services = createServices(database.db, {
     passwordPolicy: { minLength: options.passwordMinLength ?? 10 },

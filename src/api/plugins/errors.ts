@@ -48,10 +48,13 @@ function validationProblem(error: FastifyError): ProblemInput {
   };
 }
 
+/** The one mapping of the core's errors to HTTP problems. */
+export function domainProblem(error: DomainError): ProblemInput {
+  return { status: STATUS_BY_KIND[error.kind], code: error.code, detail: error.message, extra: error.details };
+}
+
 function problemFor(error: FastifyError): ProblemInput | null {
-  if (error instanceof DomainError) {
-    return { status: STATUS_BY_KIND[error.kind], code: error.code, detail: error.message, extra: error.details };
-  }
+  if (error instanceof DomainError) return domainProblem(error);
   if (error.validation) return validationProblem(error);
   const known = error.code === undefined ? undefined : FASTIFY_ERRORS[error.code];
   if (known) return { status: error.statusCode ?? 400, ...known };

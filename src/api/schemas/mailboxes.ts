@@ -9,6 +9,34 @@ const PasswordHash = Type.String({
   description: 'An existing hash to import: argon2id, bcrypt ($2b$), SHA512-CRYPT ($6$) or SHA256-CRYPT ($5$)',
 });
 
+const SwitchReason = Type.String({ minLength: 1, maxLength: 500, pattern: '^[^\\u0000-\\u001f\\u007f]*$', description: 'Why, e.g. a ticket number' });
+
+const ProtocolSwitch = Type.Object(
+  {
+    enabled: Type.Boolean(),
+    reason: Nullable(Type.String()),
+    until: Nullable(Timestamp),
+    changedAt: Nullable(Timestamp),
+  },
+  {
+    description:
+      'until: when the switch flips back by itself (null: it stays); changedAt: when it last changed (null: as the mailbox was created)',
+  },
+);
+
+/** A switch as PATCH takes it: a plain boolean, which forgets reason and until, or this object. */
+const SwitchInput = Type.Union([
+  Type.Boolean(),
+  Type.Object(
+    {
+      enabled: Type.Boolean(),
+      reason: Type.Optional(Nullable(SwitchReason)),
+      until: Type.Optional(Nullable(Type.String({ format: 'date-time', description: 'In the future; the switch flips back by itself then' }))),
+    },
+    { additionalProperties: false },
+  ),
+]);
+
 export const Mailbox = Type.Object(
   {
     address: Type.String(),
@@ -16,6 +44,10 @@ export const Mailbox = Type.Object(
     displayName: DisplayName,
     status: Status,
     protocols: Protocols,
+    protocolSwitches: Type.Object(
+      { imap: ProtocolSwitch, pop3: ProtocolSwitch },
+      { description: 'protocols in detail: why each is switched as it is, since when, and until when' },
+    ),
     pop3DeleteMode: Pop3DeleteMode,
     quota: Quota,
     usage: Type.Object({ storageBytes: Type.Integer(), messages: Type.Integer() }),
@@ -30,7 +62,16 @@ export const Mailbox = Type.Object(
 const writable = {
   displayName: Type.Optional(DisplayName),
   status: Type.Optional(Status),
-  protocols: Type.Optional(Type.Partial(Protocols, { additionalProperties: false })),
+  protocols: Type.Optional(
+    Type.Object(
+      { imap: Type.Optional(SwitchInput), pop3: Type.Optional(SwitchInput) },
+      {
+        additionalProperties: false,
+        description:
+          'Per protocol true/false, or {"enabled": false, "reason": "abuse report #123", "until": "2027-01-01T00:00:00Z"}: a reason to show support, and a time at which the switch flips back by itself. A plain boolean clears reason and until.',
+      },
+    ),
+  ),
   pop3DeleteMode: Type.Optional(Pop3DeleteMode),
   quota: Type.Optional(Type.Partial(Quota, { additionalProperties: false })),
 };

@@ -4,7 +4,9 @@ import type { Database } from '../../db/client.js';
 import { accounts, domains } from '../../db/schema/index.js';
 import { normalizeAddress } from '../addresses.js';
 import { DomainError } from '../errors.js';
+import { enabledNow } from '../mailboxes/protocol-switches.js';
 import type { Metrics } from '../metrics.js';
+import { type FailureReason, recordFailedLogin } from './failed-logins.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import type { LoginThrottle } from './throttle.js';
 
@@ -87,16 +89,21 @@ export function createLoginService(db: Database, throttle: LoginThrottle, metric
       address === null
         ? []
         : db
-            .select({ account: accounts, domainStatus: domains.status })
+            .select({ account: accounts, domainStatus: domains.status, imapOn: enabledNow('imap'), pop3On: enabledNow('pop3') })
             .from(accounts)
             .innerJoin(domains, eq(domains.id, accounts.domainId))
             .where(eq(accounts.address, address)),
       throttle.standing(input.ip, address),
     ]);
     const row = found?.account;
+    // Kept for support only where the mailbox exists: rows for made-up addresses would let anyone fill the table.
+    const fail = async (reason: FailureReason, error: LoginError) => {
+      if (row) await recordFailedLogin(db, { accountId: row.id, protocol: input.protocol, ip: input.ip, reason });
+      return error;
+    };
     if (standing.lockedOut !== null) {
       throttle.refused(input.protocol, standing.lockedOut);
-      throw new LoginError('locked_out', LOCKED_OUT[standing.lockedOut]);
+      throw await fail('locked', new LoginError('locked_out', LOCKED_OUT[standing.lockedOut]));
     }
     const failure = { ip: input.ip, protocol: input.protocol };
     if (!row) {
@@ -109,15 +116,18 @@ export function createLoginService(db: Database, throttle: LoginThrottle, metric
       ? { valid: true, needsRehash: false }
       : await verifyPassword(row.passwordHash, input.password);
     if (!valid) {
+      await fail('wrong_password', invalid);
       await throttle.failed({ ...failure, mailbox: row.address });
       throw invalid;
     }
     if (standing.mailboxFailures) await throttle.succeeded(row.address);
     // Only after the password is right, so these answers tell nothing to a guesser.
-    if (row.status === 'suspended') throw new LoginError('mailbox_suspended', 'The mailbox is suspended');
-    if (found!.domainStatus === 'suspended') throw new LoginError('mailbox_suspended', "The mailbox's domain is suspended");
-    if (!(input.protocol === 'imap' ? row.imapEnabled : row.pop3Enabled)) {
-      throw new LoginError('protocol_disabled', `${input.protocol.toUpperCase()} is disabled for this mailbox`);
+    if (row.status === 'suspended') throw await fail('suspended', new LoginError('mailbox_suspended', 'The mailbox is suspended'));
+    if (found!.domainStatus === 'suspended') {
+      throw await fail('suspended', new LoginError('mailbox_suspended', "The mailbox's domain is suspended"));
+    }
+    if (!(input.protocol === 'imap' ? found!.imapOn : found!.pop3On)) {
+      throw await fail('protocol_disabled', new LoginError('protocol_disabled', `${input.protocol.toUpperCase()} is disabled for this mailbox`));
     }
     const upgraded = needsRehash ? await hashPassword(input.password) : null;
     verified.remember(row.id, upgraded ?? row.passwordHash, input.password);
@@ -127,6 +137,9 @@ export function createLoginService(db: Database, throttle: LoginThrottle, metric
         lastLoginAt: sql`now()`,
         lastLoginProtocol: input.protocol,
         lastLoginIp: input.ip,
+        ...(input.protocol === 'imap'
+          ? { imapLastLoginAt: sql`now()`, imapLastLoginIp: input.ip }
+          : { pop3LastLoginAt: sql`now()`, pop3LastLoginIp: input.ip }),
         // Compared with the hash just verified, so a password changed meanwhile is not overwritten.
         ...(upgraded === null ? {} : { passwordHash: upgraded }),
       })
@@ -151,6 +164,21 @@ export function createLoginService(db: Database, throttle: LoginThrottle, metric
     },
 
     /**
+     * A door refused credentials sent without TLS (LOGINDISABLED, POP3 USER before STLS): no
+     * password was checked, but support sees the attempt when the mailbox exists.
+     */
+    async plaintextRefused(input: Omit<LoginInput, 'password'>): Promise<void> {
+      let address: string;
+      try {
+        address = normalizeAddress(input.address).address;
+      } catch {
+        return;
+      }
+      const [row] = await db.select({ id: accounts.id }).from(accounts).where(eq(accounts.address, address));
+      if (row) await recordFailedLogin(db, { accountId: row.id, protocol: input.protocol, ip: input.ip, reason: 'tls_required' });
+    },
+
+    /**
      * The account as a live session must re-check it after a change-feed event; null when deleted.
      * Suspended when its domain is.
      */
@@ -158,8 +186,8 @@ export function createLoginService(db: Database, throttle: LoginThrottle, metric
       const [row] = await db
         .select({
           status: sql<'active' | 'suspended'>`case when ${domains.status} = 'suspended' then 'suspended' else ${accounts.status} end`,
-          imapEnabled: accounts.imapEnabled,
-          pop3Enabled: accounts.pop3Enabled,
+          imapEnabled: enabledNow('imap'),
+          pop3Enabled: enabledNow('pop3'),
           passwordVersion: accounts.passwordVersion,
         })
         .from(accounts)

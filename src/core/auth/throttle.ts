@@ -1,6 +1,6 @@
 import { isIP, isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { and, eq, gt, isNull, lte, or, type SQL, sql } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, lte, or, type SQL, sql } from 'drizzle-orm';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Database } from '../../db/client.js';
 import { loginFailures } from '../../db/schema/index.js';
@@ -112,17 +112,19 @@ export function createLoginThrottle(
   const recent = sql`${loginFailures.firstFailureAt} > now() - ${period}`;
 
   /** Failures that count: those of the current period (lockedUntil stays readable either way). */
-  async function view(kind: LockoutKind, key: string): Promise<LockoutView> {
-    const [row] = await db
-      .select({
-        lockedUntil: loginFailures.lockedUntil,
-        locked: sql<boolean>`coalesce(${loginFailures.lockedUntil} > now(), false)`,
-        recentFailures: sql<number>`case when ${recent} then ${loginFailures.failures} else 0 end`,
-      })
-      .from(loginFailures)
-      .where(keyOf(kind, key));
+  const viewColumns = {
+    key: loginFailures.key,
+    lockedUntil: loginFailures.lockedUntil,
+    locked: sql<boolean>`coalesce(${loginFailures.lockedUntil} > now(), false)`,
+    recentFailures: sql<number>`case when ${recent} then ${loginFailures.failures} else 0 end`,
+  };
+  function viewOf(row: { locked: boolean; lockedUntil: Date | null; recentFailures: number } | undefined): LockoutView {
     if (!row?.locked) return { locked: false, lockedUntil: null, recentFailures: row?.recentFailures ?? 0 };
     return { locked: true, lockedUntil: row.lockedUntil!.toISOString(), recentFailures: row.recentFailures };
+  }
+  async function view(kind: LockoutKind, key: string): Promise<LockoutView> {
+    const [row] = await db.select(viewColumns).from(loginFailures).where(keyOf(kind, key));
+    return viewOf(row);
   }
 
   return {
@@ -233,6 +235,20 @@ export function createLoginThrottle(
           before: { ...before },
         });
       });
+    },
+
+    /**
+     * The lockouts of the client addresses of a mailbox's logins, each once (an IPv6 address
+     * stands for its /64), for support's login check; the caller decides what a tenant may see.
+     */
+    async clients(ips: readonly string[]): Promise<(LockoutView & { address: string })[]> {
+      const keys = [...new Set(ips.map(clientKey))];
+      if (keys.length === 0) return [];
+      const rows = await db
+        .select(viewColumns)
+        .from(loginFailures)
+        .where(and(eq(loginFailures.kind, 'ip'), inArray(loginFailures.key, keys)));
+      return keys.map((key) => ({ address: key, ...viewOf(rows.find((row) => row.key === key)) }));
     },
 
     /** A client address's lockout (an IPv6 address stands for its /64); not a tenant's to see. */

@@ -20,16 +20,21 @@ import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, wit
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
 import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
 import { likePrefix } from '../search.js';
+import { enabledNow, MAIL_PROTOCOLS, type ProtocolSwitch, requestedSwitch, type SwitchInput, type SwitchNote, switchOf } from './protocol-switches.js';
 
 export interface MailboxSettings {
   displayName: string | null;
   status: Status;
   protocols: Protocols;
+  /** Why each protocol is switched as it is, and until when; whether it is on is in protocols. */
+  protocolSwitches: Record<keyof Protocols, SwitchNote>;
   pop3DeleteMode: Pop3DeleteMode;
   quota: QuotaLimits;
 }
 
-export interface MailboxView extends MailboxSettings {
+export interface MailboxView extends Omit<MailboxSettings, 'protocolSwitches'> {
+  /** protocols with why and since when each is switched as it is. */
+  protocolSwitches: Record<keyof Protocols, ProtocolSwitch>;
   address: string;
   domain: string;
   usage: { storageBytes: number; messages: number };
@@ -41,7 +46,7 @@ export interface MailboxView extends MailboxSettings {
 export interface MailboxChange {
   displayName?: string | null;
   status?: Status;
-  protocols?: Partial<Protocols>;
+  protocols?: Partial<Record<keyof Protocols, SwitchInput>>;
   pop3DeleteMode?: Pop3DeleteMode;
   quota?: Partial<QuotaLimits>;
 }
@@ -63,10 +68,12 @@ export interface MailboxFilter {
 type AccountRow = typeof accounts.$inferSelect;
 
 function settingsOfAccount(row: AccountRow): MailboxSettings {
+  const [imap, pop3] = [switchOf(row, 'imap'), switchOf(row, 'pop3')];
   return {
     displayName: row.displayName,
     status: row.status,
-    protocols: { imap: row.imapEnabled, pop3: row.pop3Enabled },
+    protocols: { imap: imap.enabled, pop3: pop3.enabled },
+    protocolSwitches: { imap: { reason: imap.reason, until: imap.until }, pop3: { reason: pop3.reason, until: pop3.until } },
     pop3DeleteMode: row.pop3DeleteMode,
     quota: { storageBytes: row.quotaBytes, messages: row.quotaMessages },
   };
@@ -77,6 +84,7 @@ function view(row: AccountRow): MailboxView {
     address: row.address,
     domain: row.address.slice(row.address.lastIndexOf('@') + 1),
     ...settingsOfAccount(row),
+    protocolSwitches: { imap: switchOf(row, 'imap'), pop3: switchOf(row, 'pop3') },
     usage: { storageBytes: row.usedBytes, messages: row.usedMessages },
     lastLogin:
       row.lastLoginAt && row.lastLoginProtocol
@@ -88,10 +96,20 @@ function view(row: AccountRow): MailboxView {
 }
 
 function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings {
+  const protocols = { ...current.protocols };
+  const protocolSwitches = { ...current.protocolSwitches };
+  for (const protocol of MAIL_PROTOCOLS) {
+    const input = change.protocols?.[protocol];
+    if (input === undefined) continue;
+    const { enabled, ...note } = requestedSwitch(protocol, input);
+    protocols[protocol] = enabled;
+    protocolSwitches[protocol] = note;
+  }
   return {
     displayName: change.displayName === undefined ? current.displayName : change.displayName,
     status: change.status ?? current.status,
-    protocols: { ...current.protocols, ...change.protocols },
+    protocols,
+    protocolSwitches,
     pop3DeleteMode: change.pop3DeleteMode ?? current.pop3DeleteMode,
     quota: { ...current.quota, ...change.quota },
   };
@@ -102,10 +120,27 @@ function columns(settings: MailboxSettings) {
     displayName: settings.displayName,
     status: settings.status,
     imapEnabled: settings.protocols.imap,
+    imapReason: settings.protocolSwitches.imap.reason,
+    imapUntil: dateOrNull(settings.protocolSwitches.imap.until),
     pop3Enabled: settings.protocols.pop3,
+    pop3Reason: settings.protocolSwitches.pop3.reason,
+    pop3Until: dateOrNull(settings.protocolSwitches.pop3.until),
     pop3DeleteMode: settings.pop3DeleteMode,
     quotaBytes: settings.quota.storageBytes,
     quotaMessages: settings.quota.messages,
+  };
+}
+
+const dateOrNull = (iso: string | null) => (iso === null ? null : new Date(iso));
+
+/** The protocols whose switch a change touched: they are stamped with the time of the change. */
+function switchedAt(before: MailboxSettings, after: MailboxSettings) {
+  const changed = (protocol: keyof Protocols) =>
+    before.protocols[protocol] !== after.protocols[protocol] ||
+    JSON.stringify(before.protocolSwitches[protocol]) !== JSON.stringify(after.protocolSwitches[protocol]);
+  return {
+    ...(changed('imap') ? { imapChangedAt: sql`now()` } : {}),
+    ...(changed('pop3') ? { pop3ChangedAt: sql`now()` } : {}),
   };
 }
 
@@ -118,7 +153,7 @@ function checkDisplayName(name: string | null | undefined): void {
   }
 }
 
-function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, domain: string): void {
+export function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, domain: string): void {
   if (!withinCeiling(quota, ceiling)) {
     throw new InvalidError('quota_above_domain_limit', `The quota exceeds the largest quota ${domain} allows per mailbox`, {
       field: 'quota',
@@ -170,6 +205,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
             displayName: null,
             status: 'active',
             protocols: domainSettings.defaults.protocols,
+            protocolSwitches: { imap: { reason: null, until: null }, pop3: { reason: null, until: null } },
             pop3DeleteMode: domainSettings.defaults.pop3DeleteMode,
             quota: defaultQuota(domainSettings),
           },
@@ -222,8 +258,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
         domain === undefined ? undefined : eq(accounts.domainId, domain.id),
         filter.q === undefined ? undefined : like(accounts.address, likePrefix(filter.q.toLowerCase())),
         filter.status === undefined ? undefined : eq(accounts.status, filter.status),
-        filter.protocol === 'imap' ? eq(accounts.imapEnabled, true) : undefined,
-        filter.protocol === 'pop3' ? eq(accounts.pop3Enabled, true) : undefined,
+        filter.protocol === undefined ? undefined : enabledNow(filter.protocol),
         page.cursor === undefined ? undefined : gt(accounts.address, decodeCursor<string>(page.cursor, 'string')),
         actor.domains === null
           ? undefined
@@ -254,7 +289,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
         if (diff.after.quota) checkQuotaCeiling(after.quota, settingsOf(domain).limits.maxQuota, domain.name);
         const [updated] = await tx
           .update(accounts)
-          .set({ ...columns(after), version: sql`${accounts.version} + 1`, updatedAt: sql`now()` })
+          .set({ ...columns(after), ...switchedAt(before, after), version: sql`${accounts.version} + 1`, updatedAt: sql`now()` })
           .where(eq(accounts.id, row.id))
           .returning();
         await audit.record(tx, actor, {
@@ -264,7 +299,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
           domain: domain.name,
           ...diff,
         });
-        // Live sessions re-check what they may still do.
+        // Live sessions re-check what they may still do; switching a protocol off ends them.
         if (diff.after.protocols) await publishChange(tx, { kind: 'account', accountId: row.id, reason: 'protocols' });
         if (diff.after.status) await publishChange(tx, { kind: 'account', accountId: row.id, reason: 'suspended' });
         return { value: view(updated!), revision: revisionOf(updated!) };

@@ -36,8 +36,12 @@ export const login: ImapCommand = {
   states: NOT_AUTHENTICATED,
   async run(session, args) {
     expectCount(args, 2);
-    if (!session.mayLogin) throw privacyRequired();
-    return logIn(session, text(args[0], 'a user name'), text(args[1], 'a password'));
+    const address = text(args[0], 'a user name');
+    if (!session.mayLogin) {
+      await session.services.login.plaintextRefused({ address, protocol: 'imap', ip: session.connection.remoteAddress });
+      throw privacyRequired();
+    }
+    return logIn(session, address, text(args[1], 'a password'));
   },
 };
 
