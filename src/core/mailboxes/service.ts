@@ -60,9 +60,9 @@ export interface MailboxFilter {
   protocol?: 'imap' | 'pop3';
 }
 
-type AccountRow = typeof accounts.$inferSelect;
+export type AccountRow = typeof accounts.$inferSelect;
 
-function settingsOfAccount(row: AccountRow): MailboxSettings {
+export function settingsOfAccount(row: AccountRow): MailboxSettings {
   return {
     displayName: row.displayName,
     status: row.status,
@@ -72,7 +72,7 @@ function settingsOfAccount(row: AccountRow): MailboxSettings {
   };
 }
 
-function view(row: AccountRow): MailboxView {
+export function view(row: AccountRow): MailboxView {
   return {
     address: row.address,
     domain: row.address.slice(row.address.lastIndexOf('@') + 1),
@@ -87,7 +87,7 @@ function view(row: AccountRow): MailboxView {
   };
 }
 
-function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings {
+export function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings {
   return {
     displayName: change.displayName === undefined ? current.displayName : change.displayName,
     status: change.status ?? current.status,
@@ -97,7 +97,7 @@ function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings
   };
 }
 
-function columns(settings: MailboxSettings) {
+export function columns(settings: MailboxSettings) {
   return {
     displayName: settings.displayName,
     status: settings.status,
@@ -110,7 +110,7 @@ function columns(settings: MailboxSettings) {
 }
 
 /** Every door gets the same answer, whatever its own checks. */
-function checkDisplayName(name: string | null | undefined): void {
+export function checkDisplayName(name: string | null | undefined): void {
   if (typeof name === 'string' && (name.length > 256 || /[\u0000-\u001f\u007f]/.test(name))) {
     throw new InvalidError('invalid_display_name', 'A display name has at most 256 characters and no control characters', {
       field: 'displayName',
@@ -118,7 +118,7 @@ function checkDisplayName(name: string | null | undefined): void {
   }
 }
 
-function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, domain: string): void {
+export function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, domain: string): void {
   if (!withinCeiling(quota, ceiling)) {
     throw new InvalidError('quota_above_domain_limit', `The quota exceeds the largest quota ${domain} allows per mailbox`, {
       field: 'quota',
@@ -127,14 +127,20 @@ function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, domain: str
   }
 }
 
-/** Hashes outside any transaction: argon2 takes tens of milliseconds on the thread pool. */
-async function storedHash(input: PasswordInput, policy: PasswordPolicy, localPart: string): Promise<string> {
+/** Checks a password or hash to import: what to store is the hash, or the password once hashed. */
+export function checkPasswordInput(input: PasswordInput, policy: PasswordPolicy, localPart: string): { hash: string } | { password: string } {
   if ((input.password === undefined) === (input.passwordHash === undefined)) {
     throw new InvalidError('password_required', 'Give exactly one of password or passwordHash', { field: 'password' });
   }
-  if (input.passwordHash !== undefined) return importPasswordHash(input.passwordHash);
+  if (input.passwordHash !== undefined) return { hash: importPasswordHash(input.passwordHash) };
   checkPasswordPolicy(input.password!, policy, localPart);
-  return hashPassword(input.password!);
+  return { password: input.password! };
+}
+
+/** Hashes outside any transaction: argon2 takes tens of milliseconds on the thread pool. */
+async function storedHash(input: PasswordInput, policy: PasswordPolicy, localPart: string): Promise<string> {
+  const checked = checkPasswordInput(input, policy, localPart);
+  return 'hash' in checked ? checked.hash : hashPassword(checked.password);
 }
 
 async function findAccount(tx: Executor, actor: Actor, input: string, lock = false): Promise<AccountRow> {
