@@ -19,10 +19,12 @@ import { domainRoutes } from './routes/domains.js';
 import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
 import { loginLockoutRoutes } from './routes/login-lockout.js';
+import { mailboxBatchRoutes } from './routes/mailbox-batch.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
 import { mboxRoutes } from './routes/mbox.js';
 import { messageRoutes } from './routes/messages.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { Problem } from './schemas/common.js';
 import { compileValidator } from './validation.js';
 
@@ -113,12 +115,14 @@ export async function buildApp({
     healthRoutes,
     domainRoutes,
     mailboxRoutes,
+    mailboxBatchRoutes,
     folderRoutes,
     apiKeyRoutes,
     auditEventRoutes,
     sessionRoutes,
     loginLockoutRoutes,
     clientSetupRoutes,
+    webhookRoutes,
   ];
   for (const routes of plainRoutes) {
     await app.register(routes, { services });

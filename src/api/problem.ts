@@ -25,6 +25,17 @@ const TITLES: Record<number, string> = {
   507: 'Insufficient Storage',
 };
 
+/** A problem document's own fields; one inside another answer (a batch's item) has no more. */
+export function problemFields(problem: ProblemInput) {
+  return {
+    type: `https://mailroom.dev/problems/${problem.code.replaceAll('_', '-')}`,
+    title: TITLES[problem.status] ?? 'Error',
+    status: problem.status,
+    code: problem.code,
+    detail: problem.detail,
+  };
+}
+
 /** Sends an RFC 9457 problem document; the one way every API error leaves the server. */
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, problem: ProblemInput): FastifyReply {
   return reply
@@ -32,14 +43,5 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, proble
     // Also here, as the onRequest hook that sets it does not run for requests the router refused.
     .header('x-request-id', request.id)
     .type('application/problem+json')
-    .send({
-      type: `https://mailroom.dev/problems/${problem.code.replaceAll('_', '-')}`,
-      title: TITLES[problem.status] ?? 'Error',
-      status: problem.status,
-      code: problem.code,
-      detail: problem.detail,
-      instance: request.url.split('?')[0],
-      requestId: request.id,
-      ...problem.extra,
-    });
+    .send({ ...problemFields(problem), instance: request.url.split('?')[0], requestId: request.id, ...problem.extra });
 }
