@@ -18,7 +18,7 @@ const GROUPS: readonly Group[] = [apiKeys, domains, mailboxes];
 
 const USAGE = `usage: mailroom <command> [arguments]
 
-  serve [--only api,imap,pop3,lmtp]
+  serve [--only api,imap,pop3,lmtp,webhooks]
       start the service (all parts by default)
   migrate
       apply database migrations and exit

@@ -69,6 +69,12 @@ export interface Config {
   apiTrustProxy: string[];
   /** How long `serve` may take to stop after SIGTERM (sessions told, deliveries finished) before it exits anyway. */
   shutdownTimeoutMs: number;
+  /** How long a webhook event is retried before it is given up. */
+  webhookMaxAgeMs: number;
+  /** How long one webhook delivery attempt may take. */
+  webhookTimeoutMs: number;
+  /** libuv's thread pool size (UV_THREADPOOL_SIZE, read by Node itself): how many passwords a batch hashes at once. */
+  threadPoolSize: number;
 }
 
 export interface PublicServers {
@@ -314,5 +320,10 @@ export function loadConfig(env: Env = process.env): Config {
     apiTrustProxy: addresses(env, 'MAILROOM_API_TRUST_PROXY', ''),
     // Under the 30 s a container orchestrator waits before it kills.
     shutdownTimeoutMs: integer(env, 'MAILROOM_SHUTDOWN_TIMEOUT', 25, 1, 3600) * 1000,
+    // Three days, as a receiver down over a weekend still gets everything; the log keeps 30.
+    webhookMaxAgeMs: integer(env, 'MAILROOM_WEBHOOK_MAX_AGE', 259_200, 60, 2_592_000) * 1000,
+    webhookTimeoutMs: integer(env, 'MAILROOM_WEBHOOK_TIMEOUT', 10, 1, 300) * 1000,
+    // libuv's own default and ceiling.
+    threadPoolSize: integer(env, 'UV_THREADPOOL_SIZE', 4, 1, 1024),
   };
 }

@@ -2,6 +2,7 @@ import type { Config, ProxyListener } from './config.js';
 import { buildApp } from './api/app.js';
 import { loggable } from './core/errors.js';
 import { createServices } from './core/services.js';
+import { DISPATCH_DEFAULTS, startWebhookDispatcher, type WebhookDispatcher } from './core/webhooks/dispatcher.js';
 import { connect, type DatabaseHandle } from './db/client.js';
 import { lockDataDir } from './db/data-dir-lock.js';
 import { type Gateway, startGateway } from './gateway.js';
@@ -18,8 +19,8 @@ const IMAP_MAX_BAD_COMMANDS = 20;
 // Ample for the longest command line over a slow link; a client dripping bytes is let go.
 const LINE_TIMEOUT_MS = 60_000;
 
-/** The parts `mailroom serve --only` can start. */
-export const PARTS = ['api', 'imap', 'pop3', 'lmtp'] as const;
+/** The parts `mailroom serve --only` can start; `webhooks` sends the webhook outbox. */
+export const PARTS = ['api', 'imap', 'pop3', 'lmtp', 'webhooks'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface Running {
@@ -62,6 +63,7 @@ export function servicesFor(db: DatabaseHandle, config: Config) {
     },
     publicServers: config.publicServers,
     pool: db.pool,
+    hashConcurrency: config.threadPoolSize,
   });
 }
 
@@ -82,6 +84,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   let lmtp: LmtpServer | null = null;
   let gateway: Gateway | null = null;
   let tls: TlsCertificate | null = null;
+  let dispatcher: WebhookDispatcher | null = null;
   const mailDoors: { close(): Promise<void> }[] = [];
   const proxyTrusted = trustList(config.proxyTrusted);
   const proxyOn = (listener: ProxyListener) => (config.proxyProtocol.includes(listener) ? proxyTrusted : undefined);
@@ -94,7 +97,7 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   sweep.unref();
   const close = async () => {
     clearInterval(sweep);
-    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close()), app.close()]);
+    await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close()), app.close(), dispatcher?.stop()]);
     await gateway?.close();
     await database.close();
   };
@@ -179,6 +182,13 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
         if (pop3.ports.pop3 !== undefined) urls.pop3 = `pop3://${config.host}:${pop3.ports.pop3}`;
         if (pop3.ports.pop3s !== undefined) urls.pop3s = `pop3s://${config.host}:${pop3.ports.pop3s}`;
       }
+    }
+    if (parts.includes('webhooks')) {
+      dispatcher = startWebhookDispatcher(
+        database.db,
+        { ...DISPATCH_DEFAULTS, maxAgeMs: config.webhookMaxAgeMs, timeoutMs: config.webhookTimeoutMs },
+        app.log.child({ part: 'webhooks' }),
+      );
     }
     // Last, so /readyz answers only once every door is listening.
     if (parts.includes('api') && config.httpPort !== null) {

@@ -47,6 +47,9 @@ t.test('defaults: loopback, the unprivileged ports, embedded database in ./data'
     proxyTrusted: ['127.0.0.1', '::1'],
     apiTrustProxy: [],
     shutdownTimeoutMs: 25_000,
+    webhookMaxAgeMs: 259_200_000,
+    webhookTimeoutMs: 10_000,
+    threadPoolSize: 4,
   });
 });
 
@@ -103,6 +106,9 @@ t.test('every variable is read', async (t) => {
     MAILROOM_PROXY_TRUSTED: '10.0.0.0/8, fd00::/8,192.0.2.10',
     MAILROOM_API_TRUST_PROXY: '10.1.0.0/16',
     MAILROOM_SHUTDOWN_TIMEOUT: '90',
+    MAILROOM_WEBHOOK_MAX_AGE: '3600',
+    MAILROOM_WEBHOOK_TIMEOUT: '30',
+    UV_THREADPOOL_SIZE: '16',
   });
   t.same(config, {
     host: '0.0.0.0',
@@ -150,6 +156,9 @@ t.test('every variable is read', async (t) => {
     proxyTrusted: ['10.0.0.0/8', 'fd00::/8', '192.0.2.10'],
     apiTrustProxy: ['10.1.0.0/16'],
     shutdownTimeoutMs: 90_000,
+    webhookMaxAgeMs: 3_600_000,
+    webhookTimeoutMs: 30_000,
+    threadPoolSize: 16,
   });
 });
 
@@ -276,6 +285,12 @@ const WRONG: [variable: string, env: Record<string, string>][] = [
   ['MAILROOM_API_TRUST_PROXY', { MAILROOM_API_TRUST_PROXY: 'true' }],
   ['MAILROOM_SHUTDOWN_TIMEOUT', { MAILROOM_SHUTDOWN_TIMEOUT: '0' }],
   ['MAILROOM_SHUTDOWN_TIMEOUT', { MAILROOM_SHUTDOWN_TIMEOUT: '10s' }],
+  ['MAILROOM_WEBHOOK_MAX_AGE', { MAILROOM_WEBHOOK_MAX_AGE: '59' }],
+  ['MAILROOM_WEBHOOK_MAX_AGE', { MAILROOM_WEBHOOK_MAX_AGE: '2592001' }],
+  ['MAILROOM_WEBHOOK_TIMEOUT', { MAILROOM_WEBHOOK_TIMEOUT: '0' }],
+  ['MAILROOM_WEBHOOK_TIMEOUT', { MAILROOM_WEBHOOK_TIMEOUT: '5m' }],
+  ['UV_THREADPOOL_SIZE', { UV_THREADPOOL_SIZE: '0' }],
+  ['UV_THREADPOOL_SIZE', { UV_THREADPOOL_SIZE: '1025' }],
   // A value pasted with a line break must still give one line to print.
   ['MAILROOM_HTTP_PORT', { MAILROOM_HTTP_PORT: '80\n80' }],
   ['MAILROOM_LOG_LEVEL', { MAILROOM_LOG_LEVEL: 'info\r\nwarn' }],

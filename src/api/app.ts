@@ -20,11 +20,13 @@ import { folderRoutes } from './routes/folders.js';
 import { healthRoutes } from './routes/health.js';
 import { loginCheckRoutes } from './routes/login-check.js';
 import { loginLockoutRoutes } from './routes/login-lockout.js';
+import { mailboxBatchRoutes } from './routes/mailbox-batch.js';
 import { mailboxRoutes } from './routes/mailboxes.js';
 import { mboxRoutes } from './routes/mbox.js';
 import { messageRoutes } from './routes/messages.js';
 import { quotaPreviewRoutes } from './routes/quota-preview.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { Problem } from './schemas/common.js';
 import { compileValidator } from './validation.js';
 
@@ -110,6 +112,7 @@ export async function buildApp({
     healthRoutes,
     domainRoutes,
     mailboxRoutes,
+    mailboxBatchRoutes,
     folderRoutes,
     apiKeyRoutes,
     auditEventRoutes,
@@ -118,6 +121,7 @@ export async function buildApp({
     loginCheckRoutes,
     quotaPreviewRoutes,
     clientSetupRoutes,
+    webhookRoutes,
   ];
   for (const routes of plainRoutes) {
     await app.register(routes, { services });

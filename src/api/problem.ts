@@ -25,18 +25,20 @@ const TITLES: Record<number, string> = {
   507: 'Insufficient Storage',
 };
 
-/** The RFC 9457 problem document of a request. */
-export function problemDocument(request: FastifyRequest, problem: ProblemInput) {
+/** A problem document's own fields; one inside another answer (a batch's item) has no more. */
+export function problemFields(problem: ProblemInput) {
   return {
     type: `https://mailroom.dev/problems/${problem.code.replaceAll('_', '-')}`,
     title: TITLES[problem.status] ?? 'Error',
     status: problem.status,
     code: problem.code,
     detail: problem.detail,
-    instance: request.url.split('?')[0],
-    requestId: request.id,
-    ...problem.extra,
   };
+}
+
+/** The RFC 9457 problem document of a request. */
+export function problemDocument(request: FastifyRequest, problem: ProblemInput) {
+  return { ...problemFields(problem), instance: request.url.split('?')[0], requestId: request.id, ...problem.extra };
 }
 
 /** Sends an RFC 9457 problem document; the one way every API error leaves the server. */

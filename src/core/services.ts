@@ -9,6 +9,7 @@ import { createLoginThrottle, type LoginThrottleSettings, THROTTLE_OFF } from '.
 import { createClientSetupService } from './client-setup/service.js';
 import { createDomainService } from './domains/service.js';
 import { createIdempotencyService } from './idempotency/service.js';
+import { createMailboxBatch } from './mailboxes/batch.js';
 import { createLoginCheck } from './mailboxes/login-check.js';
 import { createProtocolSwitchSweep } from './mailboxes/protocol-switches.js';
 import { createQuotaPreview } from './mailboxes/quota-preview.js';
@@ -16,6 +17,7 @@ import { createMailboxService } from './mailboxes/service.js';
 import { createMailStore } from './mailstore/service.js';
 import { createMetrics, type PoolStats } from './metrics.js';
 import { createSessionService } from './sessions/service.js';
+import { createWebhookService } from './webhooks/service.js';
 
 export interface ServiceOptions {
   passwordPolicy: PasswordPolicy;
@@ -29,6 +31,8 @@ export interface ServiceOptions {
   publicServers?: PublicServers;
   /** The pg pool, for its gauges; left out for PGlite. */
   pool?: PoolStats;
+  /** Passwords a batch hashes at a time: libuv's thread pool size (4 when left out), where argon2 runs. */
+  hashConcurrency?: number;
 }
 
 const NO_PUBLIC_SERVERS: PublicServers = {
@@ -51,6 +55,8 @@ export function createServices(db: Database, options: ServiceOptions) {
     audit,
     domains: createDomainService(db, audit),
     mailboxes,
+    mailboxBatch: createMailboxBatch(db, audit, options.passwordPolicy, options.hashConcurrency ?? 4),
+    webhooks: createWebhookService(db, audit),
     sessions: createSessionService(db, audit, mailboxes),
     apiKeys: createApiKeyService(db, audit, options.bootstrapToken),
     login: createLoginService(db, loginThrottle, metrics),

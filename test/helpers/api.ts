@@ -30,9 +30,9 @@ export interface TestApi {
   keyFor(role: Role, domains?: string[]): Promise<{ authorization: string }>;
 }
 
-/** A new API key's answer is the one place its token may show. */
+/** A new API key's (or webhook's) answer is the one place its token (or secret) may show. */
 function withoutIssuedToken(status: number, body: string): string {
-  return status === 201 ? body.replace(/"token":"[^"]*"/, '"token":"(issued)"') : body;
+  return status === 201 ? body.replace(/"(token|secret)":"[^"]*"/, '"$1":"(issued)"') : body;
 }
 
 /** The real API on a fresh database (or the one given), driven with app.inject(); closed when the test ends. */

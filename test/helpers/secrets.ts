@@ -1,5 +1,5 @@
 import { inspect } from 'node:util';
-import { accounts, apiKeys, auditEvents } from '../../src/db/schema/index.js';
+import { accounts, apiKeys, auditEvents, webhookEvents, webhooks } from '../../src/db/schema/index.js';
 import type { Services } from '../../src/core/services.js';
 import type { DatabaseHandle } from '../../src/db/client.js';
 
@@ -39,11 +39,11 @@ export function recordOutput(source: string, text: string): void {
 }
 
 /**
- * Remembers every password and hash given to the mailbox service and every token the key
- * service issues, whether a test calls the core directly or goes through a door.
+ * Remembers every password and hash given to the mailbox services and every token and webhook
+ * secret the core issues, whether a test calls the core directly or goes through a door.
  */
 export function rememberSecretsOf(services: Services): void {
-  const { mailboxes, apiKeys } = services;
+  const { mailboxes, mailboxBatch, apiKeys, webhooks } = services;
   const create = mailboxes.create;
   mailboxes.create = (input, actor) => {
     rememberSecret(input.password);
@@ -56,11 +56,27 @@ export function rememberSecretsOf(services: Services): void {
     rememberSecret(input.passwordHash);
     return setPassword(address, input, actor);
   };
+  const run = mailboxBatch.run;
+  mailboxBatch.run = (operations, options, actor) => {
+    for (const operation of operations) {
+      if (operation.op !== 'delete') {
+        rememberSecret(operation.password);
+        rememberSecret(operation.passwordHash);
+      }
+    }
+    return run(operations, options, actor);
+  };
   const issue = apiKeys.create;
   apiKeys.create = async (input, actor) => {
     const key = await issue(input, actor);
     rememberSecret(key.token);
     return key;
+  };
+  const subscribe = webhooks.create;
+  webhooks.create = async (input, actor) => {
+    const webhook = await subscribe(input, actor);
+    rememberSecret(webhook.secret);
+    return webhook;
   };
 }
 
@@ -102,13 +118,19 @@ export function checkForLeaksAtEnd(t: Teardown): void {
   });
 }
 
-/** The stored hashes become secrets; the audit trail becomes output. Read just before the database closes. */
+/**
+ * The stored hashes and webhook secrets become secrets; the audit trail and the webhook events
+ * become output. Read just before the database closes.
+ */
 export async function recordDatabase(handle: DatabaseHandle): Promise<void> {
-  const [hashes, tokens, audit] = await Promise.all([
+  const [hashes, tokens, secrets, audit, events] = await Promise.all([
     handle.db.select({ hash: accounts.passwordHash }).from(accounts),
     handle.db.select({ hash: apiKeys.tokenHash }).from(apiKeys),
+    handle.db.select({ hash: webhooks.secret }).from(webhooks),
     handle.db.select().from(auditEvents),
+    handle.db.select().from(webhookEvents),
   ]);
-  for (const row of [...hashes, ...tokens]) rememberSecret(row.hash);
+  for (const row of [...hashes, ...tokens, ...secrets]) rememberSecret(row.hash);
   for (const event of audit) recordOutput(`audit event ${event.action}`, JSON.stringify(event));
+  for (const event of events) recordOutput(`webhook event ${event.type}`, JSON.stringify(event));
 }

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifySchemaValidationError as ValidationIssue } from 'fastify';
 import { DomainError, type ErrorKind, isDatabaseUnavailable, loggable } from '../../core/errors.js';
 import { type ProblemInput, sendProblem } from '../problem.js';
 
@@ -25,9 +25,10 @@ const FASTIFY_ERRORS: Record<string, { code: string; detail: string }> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_content_length', detail: 'Content-Length does not match the body' },
 };
 
-function validationProblem(error: FastifyError): ProblemInput {
-  const errors = (error.validation ?? []).map((issue) => {
-    const path = `${error.validationContext ?? 'body'}${issue.instancePath}`.replaceAll('/', '.');
+/** Schema violations, each named by its path under `context` (e.g. `body`, `querystring`). */
+export function validationProblem(issues: readonly ValidationIssue[], context: string): ProblemInput {
+  const errors = issues.map((issue) => {
+    const path = `${context}${issue.instancePath}`.replaceAll('/', '.');
     if (issue.keyword === 'additionalProperties') {
       const field = (issue.params as { additionalProperty: string }).additionalProperty;
       return { path: `${path}.${field}`, message: 'is not a known field' };
@@ -39,7 +40,7 @@ function validationProblem(error: FastifyError): ProblemInput {
     }
     return { path, message: issue.message ?? 'is invalid' };
   });
-  const unknownField = error.validation?.some((issue) => issue.keyword === 'additionalProperties');
+  const unknownField = issues.some((issue) => issue.keyword === 'additionalProperties');
   return {
     status: 400,
     code: unknownField ? 'unknown_field' : 'validation_failed',
@@ -55,7 +56,7 @@ export function domainProblem(error: DomainError): ProblemInput {
 
 function problemFor(error: FastifyError): ProblemInput | null {
   if (error instanceof DomainError) return domainProblem(error);
-  if (error.validation) return validationProblem(error);
+  if (error.validation) return validationProblem(error.validation, error.validationContext ?? 'body');
   const known = error.code === undefined ? undefined : FASTIFY_ERRORS[error.code];
   if (known) return { status: error.statusCode ?? 400, ...known };
   // Other client errors Fastify raises (bad headers and the like) keep their status.

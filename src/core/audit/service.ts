@@ -3,10 +3,11 @@ import type { Database, Executor } from '../../db/client.js';
 import { auditEvents } from '../../db/schema/index.js';
 import type { Actor } from '../actor.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
+import { eventsOfAudit, queueEvents } from '../webhooks/events.js';
 
 export interface AuditEntry {
   action: string;
-  targetType: 'domain' | 'mailbox' | 'api_key' | 'client_address';
+  targetType: 'domain' | 'mailbox' | 'api_key' | 'client_address' | 'webhook';
   target: string;
   /** The domain the target belongs to, or null for global targets such as API keys. */
   domain: string | null;
@@ -69,25 +70,40 @@ function view(row: AuditRow): AuditEventView {
 
 export function createAuditService(db: Database) {
   return {
-    /** Call inside the mutation's transaction, so the event exists exactly when the change does. */
+    /**
+     * Call inside the mutation's transaction, so the event exists exactly when the change does;
+     * the webhook events the change stands for are queued with it.
+     */
     async record(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
-      await tx.insert(auditEvents).values({
-        actorId: actor.id,
-        actorName: actor.name,
+      await this.recordMany(tx, actor, [entry]);
+    },
+
+    /**
+     * record() for many changes at once (a batch), in two statements; the entries travel as one
+     * JSON parameter, as a statement with thousands of parameters is slow to build and send.
+     */
+    async recordMany(tx: Executor, actor: Actor, entries: readonly AuditEntry[]): Promise<void> {
+      if (entries.length === 0) return;
+      const rows = entries.map((entry) => ({
         action: entry.action,
-        targetType: entry.targetType,
+        target_type: entry.targetType,
         target: entry.target,
         domain: entry.domain,
         before: entry.before ?? null,
         after: entry.after ?? null,
-        requestId: actor.requestId ?? null,
-        ip: actor.ip ?? null,
-      });
+      }));
+      await tx.execute(sql`
+        insert into audit_events (actor_id, actor_name, action, target_type, target, domain, before, after, request_id, ip)
+        select ${actor.id}::text, ${actor.name}::text, e.action, e.target_type, e.target, e.domain, e.before, e.after,
+               ${actor.requestId ?? null}::text, ${actor.ip ?? null}::text
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+          as e(action text, target_type text, target text, domain text, before jsonb, after jsonb)`);
+      await queueEvents(tx, entries.flatMap((entry) => eventsOfAudit(actor, entry)));
     },
 
     /** For changes the core commits in transactions of its own (mail delivery, import): recorded right after. */
     async recordAfter(actor: Actor, entry: AuditEntry): Promise<void> {
-      await this.record(db, actor, entry);
+      await db.transaction((tx) => this.record(tx, actor, entry));
     },
 
     /** Newest first. A domain-confined actor sees only events of its own domains. */

@@ -11,7 +11,7 @@ import {
   importPasswordHash,
   type PasswordPolicy,
 } from '../auth/passwords.js';
-import { defaultQuota, findDomain, settingsOf } from '../domains/service.js';
+import { defaultQuota, type DomainSettings, findDomain, settingsOf } from '../domains/service.js';
 import { publishChange } from '../events/changes.js';
 import { releaseBlobs } from '../mailstore/blobs.js';
 import { createDefaultFolders } from '../mailstore/folders.js';
@@ -65,9 +65,9 @@ export interface MailboxFilter {
   protocol?: 'imap' | 'pop3';
 }
 
-type AccountRow = typeof accounts.$inferSelect;
+export type AccountRow = typeof accounts.$inferSelect;
 
-function settingsOfAccount(row: AccountRow): MailboxSettings {
+export function settingsOfAccount(row: AccountRow): MailboxSettings {
   const [imap, pop3] = [switchOf(row, 'imap'), switchOf(row, 'pop3')];
   return {
     displayName: row.displayName,
@@ -79,7 +79,7 @@ function settingsOfAccount(row: AccountRow): MailboxSettings {
   };
 }
 
-function view(row: AccountRow): MailboxView {
+export function view(row: AccountRow): MailboxView {
   return {
     address: row.address,
     domain: row.address.slice(row.address.lastIndexOf('@') + 1),
@@ -95,7 +95,19 @@ function view(row: AccountRow): MailboxView {
   };
 }
 
-function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings {
+/** What a new mailbox of the domain starts from, before the request's own fields. */
+export function newMailboxSettings(domainSettings: DomainSettings): MailboxSettings {
+  return {
+    displayName: null,
+    status: 'active',
+    protocols: domainSettings.defaults.protocols,
+    protocolSwitches: { imap: { reason: null, until: null }, pop3: { reason: null, until: null } },
+    pop3DeleteMode: domainSettings.defaults.pop3DeleteMode,
+    quota: defaultQuota(domainSettings),
+  };
+}
+
+export function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings {
   const protocols = { ...current.protocols };
   const protocolSwitches = { ...current.protocolSwitches };
   for (const protocol of MAIL_PROTOCOLS) {
@@ -115,7 +127,7 @@ function merge(current: MailboxSettings, change: MailboxChange): MailboxSettings
   };
 }
 
-function columns(settings: MailboxSettings) {
+export function columns(settings: MailboxSettings) {
   return {
     displayName: settings.displayName,
     status: settings.status,
@@ -145,7 +157,7 @@ function switchedAt(before: MailboxSettings, after: MailboxSettings) {
 }
 
 /** Every door gets the same answer, whatever its own checks. */
-function checkDisplayName(name: string | null | undefined): void {
+export function checkDisplayName(name: string | null | undefined): void {
   if (typeof name === 'string' && (name.length > 256 || /[\u0000-\u001f\u007f]/.test(name))) {
     throw new InvalidError('invalid_display_name', 'A display name has at most 256 characters and no control characters', {
       field: 'displayName',
@@ -162,14 +174,20 @@ export function checkQuotaCeiling(quota: QuotaLimits, ceiling: QuotaLimits, doma
   }
 }
 
-/** Hashes outside any transaction: argon2 takes tens of milliseconds on the thread pool. */
-async function storedHash(input: PasswordInput, policy: PasswordPolicy, localPart: string): Promise<string> {
+/** Checks a password or hash to import: what to store is the hash, or the password once hashed. */
+export function checkPasswordInput(input: PasswordInput, policy: PasswordPolicy, localPart: string): { hash: string } | { password: string } {
   if ((input.password === undefined) === (input.passwordHash === undefined)) {
     throw new InvalidError('password_required', 'Give exactly one of password or passwordHash', { field: 'password' });
   }
-  if (input.passwordHash !== undefined) return importPasswordHash(input.passwordHash);
+  if (input.passwordHash !== undefined) return { hash: importPasswordHash(input.passwordHash) };
   checkPasswordPolicy(input.password!, policy, localPart);
-  return hashPassword(input.password!);
+  return { password: input.password! };
+}
+
+/** Hashes outside any transaction: argon2 takes tens of milliseconds on the thread pool. */
+async function storedHash(input: PasswordInput, policy: PasswordPolicy, localPart: string): Promise<string> {
+  const checked = checkPasswordInput(input, policy, localPart);
+  return 'hash' in checked ? checked.hash : hashPassword(checked.password);
 }
 
 async function findAccount(tx: Executor, actor: Actor, input: string, lock = false): Promise<AccountRow> {
@@ -200,17 +218,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
         // The domain row lock serialises creations in one domain, so the mailbox limit holds.
         const domain = await findDomain(tx, actor, domainName, true);
         const domainSettings = settingsOf(domain);
-        const settings = merge(
-          {
-            displayName: null,
-            status: 'active',
-            protocols: domainSettings.defaults.protocols,
-            protocolSwitches: { imap: { reason: null, until: null }, pop3: { reason: null, until: null } },
-            pop3DeleteMode: domainSettings.defaults.pop3DeleteMode,
-            quota: defaultQuota(domainSettings),
-          },
-          input,
-        );
+        const settings = merge(newMailboxSettings(domainSettings), input);
         checkQuotaCeiling(settings.quota, domainSettings.limits.maxQuota, domain.name);
         const [existing] = await tx.select({ id: accounts.id }).from(accounts).where(eq(accounts.address, address));
         if (existing) throw new ConflictError('mailbox_exists', `The mailbox ${address} exists already`);

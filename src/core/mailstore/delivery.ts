@@ -2,6 +2,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { runStatement, type StatementOptions } from '../../db/prepared.js';
 import { notifyMessageChanges } from '../events/changes.js';
+import { queueEventsFrom, quotaCrossings, quotaLevels } from '../webhooks/events.js';
 import type { MessageIndex } from '../mime/types.js';
 import type { QuotaState } from './quota.js';
 
@@ -46,9 +47,9 @@ export interface RecipientOutcome extends QuotaState {
  * statement: one round trip that is its own transaction, where the stepwise version took nine.
  * It does what the other writers do in the same order: lock the recipients' account rows (in id
  * order) and keep those that may receive and have room; then take a UID in each target folder,
- * store or share the bytes, insert the messages, count the usage and queue the notifications
- * (delivered at commit). Every later step reads `slot`, so a folder deleted meanwhile is neither
- * filled nor counted.
+ * store or share the bytes, insert the messages, count the usage (queueing a webhook event for a
+ * quota threshold crossed) and queue the notifications (delivered at commit). Every later step
+ * reads `slot`, so a folder deleted meanwhile is neither filled nor counted.
  */
 export async function deliverInOneStatement(db: Executor, delivery: Delivery): Promise<RecipientOutcome[]> {
   const { raw, hash, index } = delivery;
@@ -57,7 +58,8 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
   const query = sql`
     with target as (
       select a.id, a.address, case when d.status = 'suspended' then 'suspended' else a.status end as status, d.suspended_delivery, a.quota_bytes, a.quota_messages,
-             a.used_bytes, a.used_messages, f.id as folder_id, earlier.uid as earlier_uid
+             a.used_bytes, a.used_messages, a.quota_storage_level, a.quota_messages_level, d.name as domain,
+             f.id as folder_id, earlier.uid as earlier_uid
       from accounts a join domains d on d.id = a.domain_id
       left join folders f on f.account_id = a.id and f.name = ${delivery.folder}
       left join lateral (
@@ -105,9 +107,17 @@ export async function deliverInOneStatement(db: Executor, delivery: Delivery): P
       returning account_id, uid, modseq
     ),
     counted as (
-      update accounts a set used_bytes = a.used_bytes + ${size}::bigint, used_messages = a.used_messages + 1
+      update accounts a set used_bytes = a.used_bytes + ${size}::bigint, used_messages = a.used_messages + 1,
+        ${quotaLevels(sql`a.used_bytes + ${size}::bigint`, sql`a.used_messages + 1`)}
       from slot where a.id = slot.account_id
     ),
+    usage as (
+      select t.domain, t.address, t.quota_bytes, t.quota_messages, t.used_bytes + ${size}::bigint as used_bytes,
+             t.used_messages + 1 as used_messages, t.quota_storage_level as storage_level, t.quota_messages_level as messages_level
+      from target t join slot on slot.account_id = t.id
+    ),
+    crossed as (${quotaCrossings('usage')}),
+    ${queueEventsFrom('crossed')},
     notified as (${notifyMessageChanges('slot')})
     select t.*, coalesce(placed.uid, t.earlier_uid) as uid, placed.modseq, slot.uid_validity, (select count(*) from notified) as notified
     from target t left join placed on placed.account_id = t.id left join slot on slot.account_id = t.id`;

@@ -2,6 +2,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
 import { accounts } from '../../db/schema/index.js';
 import { NotFoundError, QuotaExceededError } from '../errors.js';
+import { queueEventsFrom, quotaCrossings, quotaLevels } from '../webhooks/events.js';
 
 export interface QuotaState {
   id: number;
@@ -47,11 +48,26 @@ export function checkRoom(state: QuotaState, bytes: number, count: number): void
   }
 }
 
-/** Moves the usage counters; the caller holds the account lock. */
+/**
+ * Moves the usage counters and the quota levels with them, queueing a webhook event for a quota
+ * threshold crossed upwards; the caller holds the account lock. One statement, as in delivery.
+ */
 export async function adjustUsage(tx: Executor, accountId: number, bytes: number, count: number): Promise<void> {
   if (bytes === 0 && count === 0) return;
-  await tx
-    .update(accounts)
-    .set({ usedBytes: sql`${accounts.usedBytes} + ${bytes}`, usedMessages: sql`${accounts.usedMessages} + ${count}` })
-    .where(eq(accounts.id, accountId));
+  await tx.execute(sql`
+    with counted as (
+      update accounts a set used_bytes = a.used_bytes + ${bytes}::bigint, used_messages = a.used_messages + ${count}::int,
+        ${quotaLevels(sql`a.used_bytes + ${bytes}::bigint`, sql`a.used_messages + ${count}::int`)}
+      where a.id = ${accountId}
+      returning a.id, a.domain_id, a.address, a.quota_bytes, a.quota_messages, a.used_bytes, a.used_messages
+    ),
+    usage as (
+      -- Read from the snapshot the update started from: the levels before it.
+      select d.name as domain, c.address, c.quota_bytes, c.quota_messages, c.used_bytes, c.used_messages,
+             a.quota_storage_level as storage_level, a.quota_messages_level as messages_level
+      from counted c join accounts a on a.id = c.id join domains d on d.id = c.domain_id
+    ),
+    crossed as (${quotaCrossings('usage')}),
+    ${queueEventsFrom('crossed')}
+    select 1`);
 }

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, check, foreignKey, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, foreignKey, index, integer, pgTable, primaryKey, smallint, text, timestamp } from 'drizzle-orm/pg-core';
 import { domains } from './domains.js';
 
 export const accounts = pgTable(
@@ -24,6 +24,12 @@ export const accounts = pgTable(
     quotaMessages: integer('quota_messages'),
     usedBytes: bigint('used_bytes', { mode: 'number' }).notNull().default(0),
     usedMessages: integer('used_messages').notNull().default(0),
+    /**
+     * The highest quota threshold (0, 80, 95, 100 %) usage has reached, for storage and messages:
+     * a webhook hears of each upward crossing once. Moves with the usage counters.
+     */
+    quotaStorageLevel: smallint('quota_storage_level').notNull().default(0),
+    quotaMessagesLevel: smallint('quota_messages_level').notNull().default(0),
     lastLoginAt: timestamp('last_login_at', { withTimezone: true }),
     lastLoginProtocol: text('last_login_protocol'),
     lastLoginIp: text('last_login_ip'),
