@@ -88,13 +88,13 @@ export async function start(config: Config, parts: readonly Part[] = PARTS): Pro
   const mailDoors: { close(): Promise<void> }[] = [];
   const proxyTrusted = trustList(config.proxyTrusted);
   const proxyOn = (listener: ProxyListener) => (config.proxyProtocol.includes(listener) ? proxyTrusted : undefined);
-  // Doors stop before the database closes, so a delivery in progress can still commit and be
-  // answered; each door stops accepting at once, tells its sessions goodbye and waits for them.
   // Every process sweeps, whichever parts it runs: a switch flips once however many there are.
   const sweep = setInterval(() => {
     services.protocolSwitches.expire().catch((error) => app.log.warn({ err: loggable(error) }, 'expiring protocol switches failed'));
   }, config.protocolSwitchSweepMs);
   sweep.unref();
+  // Doors stop before the database closes, so a delivery in progress can still commit and be
+  // answered; each door stops accepting at once, tells its sessions goodbye and waits for them.
   const close = async () => {
     clearInterval(sweep);
     await Promise.all([lmtp?.close(), ...mailDoors.map((door) => door.close()), app.close(), dispatcher?.stop()]);

@@ -157,6 +157,17 @@ t.test('at until the switch is back for logins at once, before any sweep stores 
   t.same(await expireEvents(address), [], 'audited only when the sweep stores it');
   const check = (await support.get(`/v1/mailboxes/${address}/login-check`)).json();
   t.match(check, { canLogIn: { pop3: true }, blockers: [] });
+
+  // A change before the sweep comes stores the flip first, audited as the sweep would.
+  t.equal((await admin.patch(`/v1/mailboxes/${address}`, { displayName: 'Pat' })).statusCode, 200);
+  t.match(await accountRow(api.database, address), { pop3Enabled: true, pop3Until: null, displayName: 'Pat' });
+  const events = await expireEvents(address);
+  t.equal(events.length, 1);
+  t.match(events[0], { actor: { id: 'system' }, before: { protocols: { pop3: false }, protocolSwitches: { pop3: { reason: 'cooling off', until } } } });
+  const [update] = (await auditEvents(admin, `target=${address}&action=mailbox.update`)).items;
+  t.strictSame([update!.before, update!.after], [{ displayName: null }, { displayName: 'Pat' }], 'the change itself is only the change');
+  await fixture.services.protocolSwitches.expire();
+  t.equal((await expireEvents(address)).length, 1, 'the sweep finds nothing left');
 });
 
 t.test('the sweep stores the flip once, audits it as system and tells live sessions', async (t) => {

@@ -1,5 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { Database } from '../../db/client.js';
+import type { Database, Executor } from '../../db/client.js';
 import { accounts } from '../../db/schema/index.js';
 import type { Actor } from '../actor.js';
 import type { AuditService } from '../audit/service.js';
@@ -85,55 +85,55 @@ export function requestedSwitch(protocol: MailProtocol, input: SwitchInput): { e
 export const SYSTEM_ACTOR: Actor = { id: 'system', name: 'system', domains: null };
 
 /**
- * Stores the flips of switches whose `until` has passed: each in a transaction with its audit
- * event and a change-feed notice, so live sessions re-check what they may do. Several processes
- * may sweep at once: each row is locked by the one that takes it and skipped by the others, and
- * once flipped it no longer matches, so every flip happens exactly once.
+ * Stores the flips of switches whose `until` has passed (of one account, or of every one), each
+ * with its audit event and a change-feed notice, so live sessions re-check what they may do.
+ * Several processes may sweep at once: each row is locked by the one that takes it and skipped by
+ * the others, and once flipped it no longer matches, so every flip happens exactly once.
  */
-export function createProtocolSwitchSweep(db: Database, audit: AuditService) {
-  async function expire(protocol: MailProtocol): Promise<number> {
+export async function expireSwitches(tx: Executor, audit: AuditService, accountId?: number): Promise<number> {
+  let flipped = 0;
+  for (const protocol of MAIL_PROTOCOLS) {
     const c = COLUMNS[protocol];
-    return db.transaction(async (tx) => {
-      const result = await tx.execute(sql`
-        with expired as (
-          select ${accounts.id} as id, ${c.reason} as reason, ${c.until} as until
-          from ${accounts} where ${c.until} <= now()
-          for update skip locked
-        )
-        update ${accounts} set
-          ${sql.identifier(c.enabled.name)} = not ${c.enabled},
-          ${sql.identifier(c.changedAt.name)} = expired.until,
-          ${sql.identifier(c.reason.name)} = null,
-          ${sql.identifier(c.until.name)} = null,
-          ${sql.identifier(accounts.version.name)} = ${accounts.version} + 1,
-          ${sql.identifier(accounts.updatedAt.name)} = now()
-        from expired where ${accounts.id} = expired.id
-        returning ${accounts.id} as id, ${accounts.address} as address, ${c.enabled} as enabled,
-          expired.reason as reason, expired.until as until`);
-      const rows = (result as unknown as { rows: { id: number | string; address: string; enabled: boolean; reason: string | null; until: Date | string }[] })
-        .rows;
-      for (const row of rows) {
-        const until = new Date(row.until).toISOString();
-        await audit.record(tx, SYSTEM_ACTOR, {
-          action: 'mailbox.protocol_switch.expire',
-          targetType: 'mailbox',
-          target: row.address,
-          domain: row.address.slice(row.address.lastIndexOf('@') + 1),
-          before: { protocols: { [protocol]: !row.enabled }, protocolSwitches: { [protocol]: { reason: row.reason, until } } },
-          after: { protocols: { [protocol]: row.enabled }, protocolSwitches: { [protocol]: { reason: null, until: null } } },
-        });
-        await publishChange(tx, { kind: 'account', accountId: Number(row.id), reason: 'protocols' });
-      }
-      return rows.length;
-    });
+    const result = await tx.execute(sql`
+      with expired as (
+        select ${accounts.id} as id, ${c.reason} as reason, ${c.until} as until
+        from ${accounts} where ${c.until} <= now() ${accountId === undefined ? sql`` : sql`and ${accounts.id} = ${accountId}`}
+        for update skip locked
+      )
+      update ${accounts} set
+        ${sql.identifier(c.enabled.name)} = not ${c.enabled},
+        ${sql.identifier(c.changedAt.name)} = expired.until,
+        ${sql.identifier(c.reason.name)} = null,
+        ${sql.identifier(c.until.name)} = null,
+        ${sql.identifier(accounts.version.name)} = ${accounts.version} + 1,
+        ${sql.identifier(accounts.updatedAt.name)} = now()
+      from expired where ${accounts.id} = expired.id
+      returning ${accounts.id} as id, ${accounts.address} as address, ${c.enabled} as enabled,
+        expired.reason as reason, expired.until as until`);
+    const rows = (result as unknown as { rows: { id: number | string; address: string; enabled: boolean; reason: string | null; until: Date | string }[] })
+      .rows;
+    for (const row of rows) {
+      const until = new Date(row.until).toISOString();
+      await audit.record(tx, SYSTEM_ACTOR, {
+        action: 'mailbox.protocol_switch.expire',
+        targetType: 'mailbox',
+        target: row.address,
+        domain: row.address.slice(row.address.lastIndexOf('@') + 1),
+        before: { protocols: { [protocol]: !row.enabled }, protocolSwitches: { [protocol]: { reason: row.reason, until } } },
+        after: { protocols: { [protocol]: row.enabled }, protocolSwitches: { [protocol]: { reason: null, until: null } } },
+      });
+      await publishChange(tx, { kind: 'account', accountId: Number(row.id), reason: 'protocols' });
+    }
+    flipped += rows.length;
   }
+  return flipped;
+}
 
+export function createProtocolSwitchSweep(db: Database, audit: AuditService) {
   return {
     /** Flips every switch whose time is up; answers how many. Run now and then by every process. */
     async expire(): Promise<number> {
-      let flipped = 0;
-      for (const protocol of MAIL_PROTOCOLS) flipped += await expire(protocol);
-      return flipped;
+      return db.transaction((tx) => expireSwitches(tx, audit));
     },
   };
 }

@@ -20,7 +20,7 @@ import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, wit
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
 import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
 import { likePrefix } from '../search.js';
-import { enabledNow, MAIL_PROTOCOLS, type ProtocolSwitch, requestedSwitch, type SwitchInput, type SwitchNote, switchOf } from './protocol-switches.js';
+import { enabledNow, expireSwitches, MAIL_PROTOCOLS, type ProtocolSwitch, requestedSwitch, type SwitchInput, type SwitchNote, switchOf } from './protocol-switches.js';
 
 export interface MailboxSettings {
   displayName: string | null;
@@ -67,8 +67,13 @@ export interface MailboxFilter {
 
 export type AccountRow = typeof accounts.$inferSelect;
 
-export function settingsOfAccount(row: AccountRow): MailboxSettings {
-  const [imap, pop3] = [switchOf(row, 'imap'), switchOf(row, 'pop3')];
+/** Both switches as they stand now, read at one instant. */
+function switchesOf(row: AccountRow): Record<keyof Protocols, ProtocolSwitch> {
+  const now = Date.now();
+  return { imap: switchOf(row, 'imap', now), pop3: switchOf(row, 'pop3', now) };
+}
+
+export function settingsOfAccount(row: AccountRow, { imap, pop3 } = switchesOf(row)): MailboxSettings {
   return {
     displayName: row.displayName,
     status: row.status,
@@ -80,11 +85,12 @@ export function settingsOfAccount(row: AccountRow): MailboxSettings {
 }
 
 export function view(row: AccountRow): MailboxView {
+  const switches = switchesOf(row);
   return {
     address: row.address,
     domain: row.address.slice(row.address.lastIndexOf('@') + 1),
-    ...settingsOfAccount(row),
-    protocolSwitches: { imap: switchOf(row, 'imap'), pop3: switchOf(row, 'pop3') },
+    ...settingsOfAccount(row, switches),
+    protocolSwitches: switches,
     usage: { storageBytes: row.usedBytes, messages: row.usedMessages },
     lastLogin:
       row.lastLoginAt && row.lastLoginProtocol
@@ -287,8 +293,11 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
     async update(address: string, change: MailboxChange, actor: Actor, expectedRevision?: readonly string[]) {
       checkDisplayName(change.displayName);
       return db.transaction(async (tx): Promise<Revisioned<MailboxView>> => {
-        const row = await findAccount(tx, actor, address, true);
+        let row = await findAccount(tx, actor, address, true);
         checkRevision(row, expectedRevision);
+        // A switch past its end is stored flipped first, audited as the sweep would, so this change starts from it.
+        const ended = [row.imapUntil, row.pop3Until].some((until) => until !== null && until.getTime() <= Date.now());
+        if (ended && (await expireSwitches(tx, audit, row.id)) > 0) row = await findAccount(tx, actor, address);
         const before = settingsOfAccount(row);
         const after = merge(before, change);
         const diff = changedFields(before, after);
