@@ -3,6 +3,7 @@ import { apiKeys } from './cli/api-keys.js';
 import { type Group, groupUsage, type Options, type Outcome, parseCommand, parseStrict, UsageError } from './cli/command.js';
 import { domains } from './cli/domains.js';
 import { mailboxes } from './cli/mailboxes.js';
+import { webhooks } from './cli/webhooks.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { Actor } from './core/actor.js';
 import { DomainError } from './core/errors.js';
@@ -14,7 +15,7 @@ import type { Part } from './main.js';
  */
 const composition = () => import('./main.js');
 
-const GROUPS: readonly Group[] = [apiKeys, domains, mailboxes];
+const GROUPS: readonly Group[] = [apiKeys, domains, mailboxes, webhooks];
 
 const USAGE = `usage: mailroom <command> [arguments]
 
@@ -26,9 +27,10 @@ const USAGE = `usage: mailroom <command> [arguments]
       print the OpenAPI document of the REST API
 
 ${GROUPS.map(groupUsage).join('\n')}
-The api-keys, domains and mailboxes commands work on the database directly (no server needed)
-and take --json: the result exactly as the REST API returns it (nothing for delete, revoke,
+The api-keys, domains, mailboxes and webhooks commands work on the database directly (no server
+needed) and take --json: the result exactly as the REST API returns it (nothing for delete, revoke,
 set-password and unlock); a refusal is then one JSON line {code, message, ...} on stderr.
+mailboxes batch prints every operation's result and exits 1 when any failed.
 Lists print every item, fetched 500 at a time; --limit N (1-500) prints one page of at most
 N items and its nextCursor, which --cursor continues from.
 SIZE is bytes or a number with K, M, G or T (1024-based), e.g. 500K, 20M, 1.5G; 'unlimited'
@@ -153,6 +155,7 @@ async function runGroup(group: Group, args: string[]): Promise<void> {
     }
     if (!input.json) process.stdout.write(outcome.text);
     else if (outcome.json !== undefined) process.stdout.write(`${JSON.stringify(outcome.json, null, 2)}\n`);
+    if (outcome.failed) process.exitCode = 1;
   } catch (error) {
     // The database is closed by now, so the process ends by itself once stderr is written.
     process.exitCode = report(error, input.json);

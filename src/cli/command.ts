@@ -1,9 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Actor } from '../core/actor.js';
 import type { Status } from '../core/limits.js';
 import type { Page, PageRequest } from '../core/pagination.js';
 import type { Services } from '../core/services.js';
-import { parseChoice, parseCount, parseSize, parseTime, readFirstLine } from './values.js';
+import { parseChoice, parseCount, parseSize, parseTime, readAll, readFirstLine } from './values.js';
 
 /** A mistake on the command line: exit status 2, the message and the usage of what was meant. */
 export class UsageError extends Error {
@@ -21,6 +22,8 @@ export interface Outcome {
   json?: unknown;
   /** What a person reads. */
   text: string;
+  /** Some of the work was refused (a batch's failed operations): exit status 1 after printing. */
+  failed?: boolean;
 }
 
 /** The work a command does once its arguments are valid: one call into the core. */
@@ -125,6 +128,16 @@ export class Input {
     const password = await readFirstLine(this.stdin);
     if (password === '') throw this.usageError('--password-stdin: the first line of stdin is empty');
     return { password };
+  }
+
+  /** The text of the file a positional names, or of stdin for `-`. */
+  async file(name: string): Promise<string> {
+    const path = this.arg(name);
+    try {
+      return path === '-' ? await readAll(this.stdin) : await readFile(path, 'utf8');
+    } catch (error) {
+      throw this.usageError(`<${name}>: ${(error as Error).message}`);
+    }
   }
 
   /** --limit N fetches one page (with its nextCursor); without it, every item from --cursor on. */

@@ -6,6 +6,8 @@ import type { ProtocolSwitch } from '../core/mailboxes/protocol-switches.js';
 import type { QuotaPreview } from '../core/mailboxes/quota-preview.js';
 import type { MailboxView } from '../core/mailboxes/service.js';
 import type { Page } from '../core/pagination.js';
+import type { DeliveryView, WebhookView } from '../core/webhooks/service.js';
+import type { BatchAnswer } from '../api/mailbox-batch.js';
 
 /** Stored text reaches a terminal: control characters would let it rewrite the screen. */
 function clean(text: string): string {
@@ -190,4 +192,57 @@ export function quotaPreviewText(preview: QuotaPreview): string {
     ['domain allows', `at most ${quota(preview.domainMaxQuota)}`],
     ['change', refusal === null ? 'would be taken' : `would be refused: ${refusal.code}: ${refusal.message}`],
   ]);
+}
+
+export function webhookText(webhook: WebhookView & { secret?: string }): string {
+  return fields([
+    ['id', webhook.id],
+    ['url', webhook.url],
+    ['events', webhook.events?.join(', ') ?? 'all'],
+    ['domains', webhook.domains?.join(', ') ?? 'all'],
+    ['created', webhook.createdAt],
+    ...(webhook.secret === undefined ? [] : [['secret', `${webhook.secret}  (shown only now: store it safely)`] as [string, string]]),
+  ]);
+}
+
+export function webhookTable(webhooks: WebhookView[]): string {
+  return table(
+    ['ID', 'URL', 'EVENTS', 'DOMAINS'],
+    webhooks.map((w) => [w.id, w.url, w.events?.join(',') ?? 'all', w.domains?.join(',') ?? 'all']),
+    'no webhooks',
+  );
+}
+
+export function deliveryTable(deliveries: DeliveryView[]): string {
+  return table(
+    ['EVENT', 'TYPE', 'MAILBOX', 'STATUS', 'ATTEMPTS', 'LAST ANSWER', 'NEXT ATTEMPT'],
+    deliveries.map((d) => {
+      const last = d.attempts[d.attempts.length - 1];
+      return [
+        d.event.id,
+        d.event.type,
+        d.event.mailbox,
+        d.status,
+        String(d.attempts.length),
+        last === undefined ? '-' : (last.error ?? String(last.statusCode)),
+        d.nextAttemptAt ?? '-',
+      ];
+    }),
+    'no deliveries',
+  );
+}
+
+export function batchText(answer: BatchAnswer, dryRun: boolean): string {
+  const rows = table(
+    ['#', 'OP', 'ADDRESS', 'RESULT'],
+    answer.results.map((r) => [
+      String(r.index),
+      r.op ?? '?',
+      r.address ?? '?',
+      r.problem === undefined ? r.status : `failed: ${String(r.problem.code)}: ${String(r.problem.detail)}`,
+    ]),
+    'no operations',
+  );
+  const counts = Object.entries(answer.counts).map(([status, n]) => `${n} ${status}`).join(', ');
+  return `${rows}${counts}${dryRun ? ' (dry run: nothing was changed)' : ''}\n`;
 }

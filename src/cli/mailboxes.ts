@@ -1,7 +1,7 @@
 import type { Pop3DeleteMode } from '../core/limits.js';
 import type { MailboxChange } from '../core/mailboxes/service.js';
 import { type Command, given, type Group, type Input, type Job, PAGE_OPTIONS, STATUSES } from './command.js';
-import { listText, loginCheckText, mailboxTable, mailboxText, quotaPreviewText } from './format.js';
+import { batchText, listText, loginCheckText, mailboxTable, mailboxText, quotaPreviewText } from './format.js';
 
 const PROTOCOLS = ['imap', 'pop3'] as const;
 const POP3_DELETE_MODES: readonly Pop3DeleteMode[] = ['remove', 'hide', 'trash'];
@@ -190,6 +190,34 @@ export const mailboxes: Group = {
         return async (services, actor) => {
           await services.loginThrottle.clear(address, actor);
           return { text: `lifted the login lockout of ${address}\n` };
+        };
+      },
+    },
+    {
+      name: 'batch',
+      synopsis: '<file.json|-> [--dry-run] [--atomic]',
+      summary:
+        'create, change and delete up to 1,000 mailboxes as POST /v1/mailboxes:batch does: the file (- for stdin) holds {"items": [...]} or the array of items; --dry-run changes nothing, --atomic all or nothing',
+      positionals: ['file'],
+      options: { 'dry-run': { type: 'boolean' }, atomic: { type: 'boolean' } },
+      async prepare(input) {
+        const text = await input.file('file');
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch (error) {
+          throw input.usageError(`<file>: not JSON: ${(error as Error).message}`);
+        }
+        const items = Array.isArray(parsed) ? parsed : (parsed as { items?: unknown } | null)?.items;
+        if (!Array.isArray(items) || items.length === 0) {
+          throw input.usageError('<file>: expected {"items": [...]} or an array of operations, at least one');
+        }
+        const options = { dryRun: input.flag('dry-run'), atomic: input.flag('atomic') };
+        return async (services, actor) => {
+          // The API's own item checks and results; loaded only here, as the rest of the CLI needs no schemas.
+          const { runMailboxBatch } = await import('../api/mailbox-batch.js');
+          const answer = await runMailboxBatch(services, items, options, actor);
+          return { json: answer, text: batchText(answer, options.dryRun), failed: answer.counts.failed > 0 };
         };
       },
     },

@@ -57,3 +57,17 @@ export async function readFirstLine(stream: NodeJS.ReadableStream): Promise<stri
   }
   return text.split('\n', 1)[0]!.replace(/\r$/, '');
 }
+
+/** A batch file's worth: far more than 1,000 operations take. */
+const MAX_INPUT = 64 * 1024 * 1024;
+
+/** All of stdin as text; more than MAX_INPUT is refused rather than held. */
+export async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  stream.setEncoding('utf8');
+  for await (const chunk of stream) {
+    text += chunk as string;
+    if (text.length > MAX_INPUT) throw new Error(`more than ${MAX_INPUT} bytes`);
+  }
+  return text;
+}
