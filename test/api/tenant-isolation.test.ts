@@ -40,6 +40,7 @@ await api.services.login.login({ address: victim, password: 'a guess', protocol:
 if (!(await setup({ method: 'GET', url: `/v1/mailboxes/${victim}/login-lockout` }, 200)).json().locked) throw new Error('setup: B is not locked');
 const otherKey = (await setup({ method: 'POST', url: '/v1/api-keys', payload: { name: 'key-of-b', role: 'support', domains: [B] } }, 201)).json();
 const confined = await api.keyFor('admin', [A]);
+const hookOfB = (await setup({ method: 'POST', url: '/v1/webhooks', payload: { url: 'https://hooks.example.net/b', domains: [B] } }, 201)).json();
 
 /** Everything of B as an unconfined admin sees it: any change by the confined key shows here. */
 async function stateOfB(): Promise<string> {
@@ -50,6 +51,7 @@ async function stateOfB(): Promise<string> {
     `/v1/mailboxes/${victim}/folders`,
     `/v1/mailboxes/${victim}/export`,
     `/v1/mailboxes/${victim}/login-lockout`,
+    `/v1/webhooks/${hookOfB.id}`,
   ];
   const bodies = await Promise.all(reads.map(async (url) => (await app.inject({ method: 'GET', url, headers: admin })).body));
   const keys = (await app.inject({ method: 'GET', url: '/v1/api-keys?limit=500', headers: admin })).json();
@@ -121,6 +123,29 @@ const CASES: Case[] = [
   { route: 'DELETE /v1/api-keys/{id}', request: { method: 'DELETE', url: `/v1/api-keys/${otherKey.id}` }, status: 403 },
   { route: 'GET /v1/audit-events', request: { method: 'GET', url: '/v1/audit-events?limit=500' }, status: 200 },
   { route: 'GET /v1/audit-events', variant: 'about B', request: { method: 'GET', url: `/v1/audit-events?target=${victim}&limit=500` }, status: 200 },
+  // Each operation fails alone, as its single request would (the address in capitals: an answer names what was sent).
+  {
+    route: 'POST /v1/mailboxes:batch',
+    request: {
+      method: 'POST',
+      url: '/v1/mailboxes:batch',
+      payload: {
+        items: [
+          { op: 'create', address: `intruder@${B}`, password: PASSWORD },
+          { op: 'update', address: `BERTHA@${B}`, status: 'suspended' },
+          { op: 'create', address: `ann2@${A}`, passwordHash: '$2b$04$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234' },
+        ],
+      },
+    },
+    status: 200,
+  },
+  { route: 'POST /v1/mailboxes:batch', variant: 'delete', request: { method: 'POST', url: '/v1/mailboxes:batch', payload: { items: [{ op: 'delete', address: `BERTHA@${B}` }] } }, status: 200 },
+  // Webhooks see every domain's events: managed by unconfined admins only.
+  { route: 'POST /v1/webhooks', request: { method: 'POST', url: '/v1/webhooks', payload: { url: 'https://evil.example/', domains: [B] } }, status: 403 },
+  { route: 'GET /v1/webhooks', request: { method: 'GET', url: '/v1/webhooks' }, status: 403 },
+  { route: 'GET /v1/webhooks/{id}', request: { method: 'GET', url: `/v1/webhooks/${hookOfB.id}` }, status: 403 },
+  { route: 'GET /v1/webhooks/{id}/deliveries', request: { method: 'GET', url: `/v1/webhooks/${hookOfB.id}/deliveries` }, status: 403 },
+  { route: 'DELETE /v1/webhooks/{id}', request: { method: 'DELETE', url: `/v1/webhooks/${hookOfB.id}` }, status: 403 },
 ];
 
 t.test('the cases cover every /v1 route of the OpenAPI document', async (t) => {
