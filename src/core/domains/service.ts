@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, inArray, like, type SQL, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, like, type SQL, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { accounts, domains } from '../../db/schema/index.js';
 import { type Actor, mayAccessDomain } from '../actor.js';
@@ -9,7 +9,7 @@ import { publishDomainAccountsChange } from '../events/changes.js';
 import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, withinCeiling } from '../limits.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
 import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
-import { likePrefix } from '../search.js';
+import { likePrefix, listOrder } from '../search.js';
 
 export type SuspendedDelivery = 'receive' | 'reject';
 
@@ -183,10 +183,11 @@ export function createDomainService(db: Database, audit: AuditService) {
     },
 
     async list(filter: DomainFilter, page: PageRequest, actor: Actor): Promise<Page<DomainView>> {
+      const order = listOrder(domains.name, filter.q !== undefined);
       const conditions: (SQL | undefined)[] = [
         filter.q === undefined ? undefined : like(domains.name, likePrefix(filter.q.toLowerCase())),
         filter.status === undefined ? undefined : eq(domains.status, filter.status),
-        page.cursor === undefined ? undefined : gt(domains.name, decodeCursor<string>(page.cursor, 'string')),
+        page.cursor === undefined ? undefined : order.after(decodeCursor<string>(page.cursor, 'string')),
         actor.domains === null ? undefined : inArray(domains.name, [...actor.domains]),
       ];
       const rows = await db
@@ -198,7 +199,7 @@ export function createDomainService(db: Database, audit: AuditService) {
         })
         .from(domains)
         .where(and(...conditions))
-        .orderBy(asc(domains.name))
+        .orderBy(order.order)
         .limit(page.limit + 1);
       return toPage(rows, page.limit, (row) => row.domain.name, (row) => view(row.domain, row.mailboxCount));
     },

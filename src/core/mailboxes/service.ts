@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, inArray, like, type SQL, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, like, type SQL, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client.js';
 import { accounts, domains, messages } from '../../db/schema/index.js';
 import { type Actor, mayAccessDomain } from '../actor.js';
@@ -19,7 +19,7 @@ import { ConflictError, InvalidError, NotFoundError } from '../errors.js';
 import { type Pop3DeleteMode, type Protocols, type QuotaLimits, type Status, withinCeiling } from '../limits.js';
 import { decodeCursor, type Page, type PageRequest, toPage } from '../pagination.js';
 import { checkRevision, type Revisioned, revisionOf } from '../revisions.js';
-import { likePrefix } from '../search.js';
+import { likePrefix, listOrder } from '../search.js';
 import { enabledNow, expireSwitches, MAIL_PROTOCOLS, type ProtocolSwitch, requestedSwitch, type SwitchInput, type SwitchNote, switchOf } from './protocol-switches.js';
 
 export interface MailboxSettings {
@@ -268,12 +268,13 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
 
     async list(filter: MailboxFilter, page: PageRequest, actor: Actor): Promise<Page<MailboxView>> {
       const domain = filter.domain === undefined ? undefined : await findDomain(db, actor, filter.domain);
+      const order = listOrder(accounts.address, filter.q !== undefined);
       const conditions: (SQL | undefined)[] = [
         domain === undefined ? undefined : eq(accounts.domainId, domain.id),
         filter.q === undefined ? undefined : like(accounts.address, likePrefix(filter.q.toLowerCase())),
         filter.status === undefined ? undefined : eq(accounts.status, filter.status),
         filter.protocol === undefined ? undefined : enabledNow(filter.protocol),
-        page.cursor === undefined ? undefined : gt(accounts.address, decodeCursor<string>(page.cursor, 'string')),
+        page.cursor === undefined ? undefined : order.after(decodeCursor<string>(page.cursor, 'string')),
         actor.domains === null
           ? undefined
           : inArray(
@@ -285,7 +286,7 @@ export function createMailboxService(db: Database, audit: AuditService, policy: 
         .select()
         .from(accounts)
         .where(and(...conditions))
-        .orderBy(asc(accounts.address))
+        .orderBy(order.order)
         .limit(page.limit + 1);
       return toPage(rows, page.limit, (row) => row.address, view);
     },

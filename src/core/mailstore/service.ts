@@ -42,6 +42,10 @@ export interface MessageSummary {
   pop3Hidden: boolean;
 }
 
+/**
+ * What a folder's listing reads: exactly the primary key and its INCLUDE columns (migration
+ * 0005), so SELECT or a POP3 login on a big folder never visits the messages' wide rows.
+ */
 const summaryColumns = {
   uid: messages.uid,
   key: messages.messageKey,

@@ -116,6 +116,8 @@ export const messages = pgTable(
     referenceIds: text('reference_ids').array().notNull().default(sql`'{}'::text[]`),
   },
   (t) => [
+    // Migration 0009 gives it INCLUDE (message_key, modseq, flags, internal_date, size, crlf_size,
+    // pop3_hidden), which drizzle cannot declare: a folder's listing is read from it alone.
     primaryKey({ columns: [t.accountId, t.folderId, t.uid] }),
     unique('messages_account_key_key').on(t.accountId, t.messageKey),
     index('messages_folder_modseq_idx').on(t.accountId, t.folderId, t.modseq),
