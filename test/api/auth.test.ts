@@ -37,6 +37,12 @@ async function freshKeyId(): Promise<string> {
   return created.json().id;
 }
 
+async function freshWebhookId(): Promise<string> {
+  const created = await app.inject({ method: 'POST', url: '/v1/webhooks', headers: admin, payload: { url: 'http://127.0.0.1:9/hook' } });
+  if (created.statusCode !== 201) throw new Error(`setup: webhook ${created.body}`);
+  return created.json().id;
+}
+
 const sharedDomain = await freshDomain();
 const sharedMailbox = await freshMailbox();
 const importedHash = bcrypt.hashSync('imported secret', 4);
@@ -154,6 +160,31 @@ const CASES: Case[] = [
   },
   { route: 'GET /v1/api-keys', allowed: ['admin'], success: 200, request: async () => ({ method: 'GET', url: '/v1/api-keys' }) },
   { route: 'DELETE /v1/api-keys/{id}', allowed: ['admin'], success: 204, request: async () => ({ method: 'DELETE', url: `/v1/api-keys/${await freshKeyId()}` }) },
+  {
+    route: 'POST /v1/webhooks',
+    allowed: ['admin'],
+    success: 201,
+    request: async () => ({ method: 'POST', url: '/v1/webhooks', payload: { url: 'http://127.0.0.1:9/hook' } }),
+  },
+  { route: 'GET /v1/webhooks', allowed: ['admin'], success: 200, request: async () => ({ method: 'GET', url: '/v1/webhooks' }) },
+  { route: 'GET /v1/webhooks/{id}', allowed: ['admin'], success: 200, request: async () => ({ method: 'GET', url: `/v1/webhooks/${await freshWebhookId()}` }) },
+  {
+    route: 'GET /v1/webhooks/{id}/deliveries',
+    allowed: ['admin'],
+    success: 200,
+    request: async () => ({ method: 'GET', url: `/v1/webhooks/${await freshWebhookId()}/deliveries` }),
+  },
+  { route: 'DELETE /v1/webhooks/{id}', allowed: ['admin'], success: 204, request: async () => ({ method: 'DELETE', url: `/v1/webhooks/${await freshWebhookId()}` }) },
+  {
+    route: 'POST /v1/mailboxes:batch',
+    allowed: WRITERS,
+    success: 200,
+    request: async () => ({
+      method: 'POST',
+      url: '/v1/mailboxes:batch',
+      payload: { items: [{ op: 'create', address: `${unique()}@matrix.test`, password: PASSWORD }] },
+    }),
+  },
   { route: 'GET /v1/audit-events', allowed: ['admin', 'support'], success: 200, request: async () => ({ method: 'GET', url: '/v1/audit-events' }) },
   { route: 'GET /v1/mailboxes/{address}/folders', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/folders` }) },
   { route: 'GET /v1/mailboxes/{address}/sessions', allowed: EVERYONE, success: 200, request: async () => ({ method: 'GET', url: `/v1/mailboxes/${sharedMailbox}/sessions` }) },
