@@ -12,7 +12,7 @@ import { type CliRun, freshCli } from './helpers/cli.js';
 
 // Every command is a process of its own (with PGlite start-up in embedded mode): some 25 of them
 // outlast the suite's default per-file timeout on a busy two-core machine.
-t.setTimeout(240_000);
+t.setTimeout(600_000);
 
 const PASSWORD = 'Correct horse battery 7';
 const NEW_PASSWORD = 'another long passphrase 8';
