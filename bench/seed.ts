@@ -6,20 +6,24 @@
  * (Postgres server from DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres; the new
  * database's name is printed, and it is left in place for bench:scale or psql: drop it after.)
  *
- * The schema comes from the normal migrations. Then everything is set-based SQL rather than the
- * per-message service path: a few thousand distinct messages (bench/seed-messages.ts) are stored
- * as blobs and indexed ONCE by the project's own MIME indexer, and generate_series fans them out
- * to K message rows in arrival order, so a mailbox's messages lie scattered over the table as
- * years of deliveries leave them. Every mailbox shares one argon2id hash (Mailroom's parameters)
- * of the password printed.
+ * The schema comes from the normal migrations. What the product makes of one mailbox and one
+ * message comes from the product itself: a scratch mailbox is created through the core services,
+ * and a few thousand distinct messages (bench/seed-messages.ts) are appended to it, so each is
+ * stored once as a blob and indexed once exactly as delivery does. Everything else is set-based
+ * SQL: the scratch mailbox's rows (folders and whatever else a new mailbox gets) are copied to
+ * every mailbox, and generate_series fans the messages out to K rows, every column copied from
+ * the template's row but the message's own place, flags and date. The rows go in in arrival
+ * order, so a mailbox's messages lie scattered over the table as years of deliveries leave them.
+ * The scratch mailbox is then deleted through the core services. Every mailbox shares one
+ * argon2id hash (Mailroom's parameters) of the password printed.
  *
  * The shape: domain sizes skewed (domain1.example, the largest, holds about 3% of the
  * mailboxes at M = 1,000); two designated mailboxes in it, big@ (an INBOX of --big-inbox
  * messages, K/10 by default: 100,000 at K = 1M) and pop@ (--pop-inbox, K/20); the other messages
  * over the other mailboxes with a heavy skew (the median mailbox holds a handful of messages,
- * the largest thousands) and over INBOX 62%, Archive 14%, Sent 12%, Trash 5%, Junk 4%, Drafts 1%
- * and, for one mailbox in ten that has them, the custom folders Lists and Receipts 2%. About 5% of
- * messages are unseen, 8% answered, 2% flagged, 2% $Forwarded; every Drafts message is a \Draft.
+ * the largest thousands) and over INBOX 62%, Archive 16%, Sent 12%, Trash 5%, Junk 4% and
+ * Drafts 1%. About 5% of messages are unseen, 8% answered, 2% flagged, 2% $Forwarded; every
+ * Drafts message is a \Draft.
  *
  * What the real code would leave is kept exactly: UIDs 1..n per folder in arrival order, each
  * message's MODSEQ one above the previous (as one delivery or APPEND at a time leaves them), the
@@ -38,10 +42,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { hashPassword } from '../src/core/auth/passwords.js';
-import { blobHash } from '../src/core/mailstore/blobs.js';
-import { DEFAULT_FOLDERS, INBOX } from '../src/core/mailstore/folders.js';
-import { crlfSize } from '../src/core/mailstore/store.js';
-import { indexMessage } from '../src/core/mime/index.js';
+import { INBOX } from '../src/core/mailstore/folders.js';
 import { openDatabase, servicesFor } from '../src/main.js';
 import { SERVER_URL } from './fixtures.js';
 import { FIRST_NAMES, LAST_NAMES, makeTemplates } from './seed-messages.js';
@@ -50,6 +51,8 @@ export const SEED_PASSWORD = 'a bench passphrase';
 /** The designated mailboxes, in the largest domain. */
 export const BIG = 'big@domain1.example';
 export const POP = 'pop@domain1.example';
+/** Made by the real code, copied into every mailbox, its INBOX the distinct messages; deleted at the end. */
+const TEMPLATES = 'seed-templates@domain1.example';
 
 export interface SeedOptions {
   mailboxes: number;
@@ -130,47 +133,19 @@ export async function seed(options: SeedOptions, log: (line: string) => void = c
   const url = databaseUrl(options.database);
   log(`database ${options.database}: ${N} mailboxes, ${M} domains, ${K} messages (${BIG}: ${B} in INBOX, ${POP}: ${P})`);
 
-  // The normal migrations, as `mailroom migrate` runs them.
+  // The normal migrations, as `mailroom migrate` runs them; the core services for what the real code makes.
   const config = loadConfig({ DATABASE_URL: url, MAILROOM_LOG_LEVEL: 'silent' });
-  await (await openDatabase(config)).close();
-  phase('migrations');
-
+  const handle = await openDatabase(config);
+  const services = servicesFor(handle, config);
   const db = new pg.Client({ connectionString: url });
   await db.connect();
+  phase('migrations');
   try {
     // One session, so the temporary tables live through it; a crash loses only this database.
     await db.query(
       "set synchronous_commit = off; set work_mem = '256MB'; set maintenance_work_mem = '512MB'; set max_parallel_workers_per_gather = 0",
     );
     await db.query('select setseed($1)', [((options.seed % 1000) / 1000) * 2 - 1]);
-
-    // Distinct messages: stored once as blobs, indexed once in Node.
-    const templates = makeTemplates(T, options.seed, timeSpan);
-    await db.query(`create temp table templates (
-      template int primary key, hash text not null, size bigint not null, crlf_size bigint not null,
-      envelope jsonb, body_structure jsonb, header_fields jsonb, subject text, from_address text, to_address text, sent_date timestamptz)`);
-    const BATCH_BYTES = 8 * 1024 * 1024;
-    for (let i = 0; i < templates.length; ) {
-      const blobRows: unknown[] = [];
-      const indexRows: unknown[] = [];
-      let bytes = 0;
-      for (; i < templates.length && (bytes === 0 || bytes + templates[i]!.raw.length < BATCH_BYTES) && blobRows.length < 400; i++) {
-        const raw = templates[i]!.raw;
-        const index = indexMessage(raw);
-        const hash = blobHash(raw);
-        bytes += raw.length;
-        blobRows.push(hash, raw.length, raw);
-        indexRows.push(
-          i, hash, raw.length, crlfSize(raw), JSON.stringify(index.envelope), JSON.stringify(index.structure),
-          JSON.stringify(index.headers), index.subject, index.from, index.to, index.sentDate?.toISOString() ?? null,
-        );
-      }
-      const placeholders = (rows: unknown[], width: number) =>
-        Array.from({ length: rows.length / width }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${r * width + c + 1}`).join(', ')})`).join(', ');
-      await db.query(`insert into blobs (hash, size, data) values ${placeholders(blobRows, 3)} on conflict (hash) do nothing`, blobRows);
-      await db.query(`insert into templates values ${placeholders(indexRows, 11)}`, indexRows);
-    }
-    phase(`${T} distinct messages made, indexed and stored`);
 
     await db.query(
       `insert into domains (id, name, created_at, updated_at) overriding system value
@@ -179,7 +154,6 @@ export async function seed(options: SeedOptions, log: (line: string) => void = c
       [M],
     );
     await db.query(`select setval(pg_get_serial_sequence('domains', 'id'), $1)`, [M]);
-
     // Mailbox a > 2 lands in domain 1 + floor(M u²): the first domains are the large ones.
     const hash = await hashPassword(SEED_PASSWORD);
     await db.query(
@@ -199,21 +173,34 @@ export async function seed(options: SeedOptions, log: (line: string) => void = c
       [N, M, hash, FIRST_NAMES, LAST_NAMES],
     );
     await db.query(`select setval(pg_get_serial_sequence('accounts', 'id'), $1)`, [N]);
-    // The default folders as createDefaultFolders makes them, then Lists and Receipts for one mailbox in ten.
-    await db.query(
-      `insert into folders (account_id, id, name, special_use, created_at) overriding system value
-       select a.id, (a.id - 1) * $3::int + f.k, f.name, f.special_use, a.created_at
-       from accounts a cross join unnest($1::text[], $2::text[]) with ordinality as f(name, special_use, k)
-       order by 2`,
-      [DEFAULT_FOLDERS.map((f) => f.name), DEFAULT_FOLDERS.map((f) => f.specialUse), DEFAULT_FOLDERS.length],
-    );
-    await db.query(`select setval(pg_get_serial_sequence('folders', 'id'), $1)`, [N * DEFAULT_FOLDERS.length]);
-    await db.query(
-      `insert into folders (account_id, name, created_at)
-       select a.id, f.name, a.created_at + interval '1 day' from accounts a cross join (values ('Lists'), ('Receipts')) f(name)
-       where a.id % 10 = 3 order by a.id, f.name`,
-    );
-    phase(`${M} domains, ${N} mailboxes and their folders`);
+
+    // One mailbox made by the real code: whatever it gets (folders, and any other row keyed by
+    // its account) every seeded mailbox gets too, copied.
+    const actor = { id: 'cli', name: 'bench seed', domains: null };
+    await services.mailboxes.create({ address: TEMPLATES, passwordHash: hash }, actor);
+    const scratch = (await services.mailboxes.find(TEMPLATES, actor)).id;
+    const perAccount = (
+      await db.query(
+        `select table_name from information_schema.columns
+         where table_schema = 'public' and column_name = 'account_id' and table_name not in ('accounts', 'messages') order by 1`,
+      )
+    ).rows.map((row) => row.table_name as string);
+    for (const table of perAccount) {
+      const columns = (await copiedColumns(db, table, ['account_id'])).map((c) => `"${c}"`);
+      await db.query(
+        `insert into "${table}" (account_id${columns.map((c) => `, ${c}`).join('')})
+         select a.id${columns.map((c) => `, t.${c}`).join('')}
+         from "${table}" t cross join accounts a where t.account_id = $1 and a.id <> $1 order by a.id`,
+        [scratch],
+      );
+    }
+    phase(`${M} domains, ${N} mailboxes, their ${perAccount.join(', ')} rows`);
+
+    // The distinct messages, appended by the real code to the scratch mailbox's INBOX: stored
+    // once as blobs and indexed once, every column a message row needs filled as delivery fills it.
+    const inbox = await services.mail.folders.get(scratch, INBOX);
+    for (const template of makeTemplates(T, options.seed, timeSpan)) await services.mail.append(scratch, INBOX, template.raw);
+    phase(`${T} distinct messages made and appended`);
 
     // Which mailbox and folder each message lands in, and when (t in [0, 1): arrival order).
     await db.query('create temp table plan (t float8 not null, account_id bigint not null, folder text not null, template int not null, r float8 not null)');
@@ -224,13 +211,12 @@ export async function seed(options: SeedOptions, log: (line: string) => void = c
       );
     }
     // The rest: mailbox by rank floor((N-2) u³) over a shuffled order, so a few are huge and most small.
-    await db.query('create temp table ranks as select row_number() over (order by md5(id::text)) - 1 as rank, id from accounts where id > 2');
+    await db.query('create temp table ranks as select row_number() over (order by md5(id::text)) - 1 as rank, id from accounts where id between 3 and $1', [N]);
     await db.query(
       `insert into plan
        select s.t, ranks.id,
-              case when s.f < 0.62 then 'INBOX' when s.f < 0.76 then 'Archive' when s.f < 0.88 then 'Sent'
-                   when s.f < 0.93 then 'Trash' when s.f < 0.97 then 'Junk' when s.f < 0.98 then 'Drafts'
-                   when s.f < 0.99 then 'Lists' else 'Receipts' end,
+              case when s.f < 0.62 then 'INBOX' when s.f < 0.78 then 'Archive' when s.f < 0.90 then 'Sent'
+                   when s.f < 0.95 then 'Trash' when s.f < 0.99 then 'Junk' else 'Drafts' end,
               s.template, s.r
        from (select random() as t, floor(($1::int - 2) * power(random(), 3))::bigint as rank, random() as f,
                     floor(random() * $3::int)::int as template, random() as r
@@ -238,22 +224,23 @@ export async function seed(options: SeedOptions, log: (line: string) => void = c
        join ranks using (rank)`,
       [N, R, T],
     );
-    // A folder the mailbox lacks (Lists, Receipts) means INBOX; UIDs 1..n per folder in arrival order.
+    // UIDs 1..n per folder in arrival order.
     await db.query(
       `create temp table placed as
-       select p.t, p.account_id, coalesce(f.id, inbox.id) as folder_id, coalesce(f.name, 'INBOX') as folder, p.template, p.r,
-              row_number() over (partition by p.account_id, coalesce(f.id, inbox.id) order by p.t) as uid
-       from plan p
-       join folders inbox on inbox.account_id = p.account_id and inbox.name = 'INBOX'
-       left join folders f on f.account_id = p.account_id and f.name = p.folder`,
+       select p.t, p.account_id, f.id as folder_id, p.folder, p.template, p.r,
+              row_number() over (partition by p.account_id, f.id order by p.t) as uid
+       from plan p join folders f on f.account_id = p.account_id and f.name = p.folder`,
     );
     await db.query('drop table plan');
     phase('placement planned');
 
+    // Every column but the message's own place, flags and date comes from its template's row.
     // Flags in normalizeFlags' order ($ sorts before \). Unseen: 5%, and the newest 0.2%.
+    const copied = (await copiedColumns(db, 'messages', ['account_id', 'folder_id', 'uid', 'modseq', 'flags', 'internal_date'])).map(
+      (c) => `"${c}"`,
+    );
     await db.query(
-      `insert into messages (account_id, folder_id, uid, modseq, flags, internal_date, size, crlf_size, blob_hash,
-                             envelope, body_structure, header_fields, subject, from_address, to_address, sent_date)
+      `insert into messages (account_id, folder_id, uid, modseq, flags, internal_date${copied.map((c) => `, ${c}`).join('')})
        select p.account_id, p.folder_id, p.uid, p.uid + 1,
               array_remove(array[
                 case when p.r >= 0.15 and p.r < 0.17 then '$Forwarded' end,
@@ -262,37 +249,36 @@ export async function seed(options: SeedOptions, log: (line: string) => void = c
                 case when p.r >= 0.13 and p.r < 0.15 then '\\Flagged' end,
                 case when p.folder in ('Sent', 'Drafts', 'Archive', 'Trash') or not (p.r < 0.05 or p.t > 0.998) then '\\Seen' end
               ], null),
-              $1::timestamptz + ($2::timestamptz - $1::timestamptz) * p.t, tp.size, tp.crlf_size, tp.hash,
-              tp.envelope, tp.body_structure, tp.header_fields, tp.subject, tp.from_address, tp.to_address, tp.sent_date
-       from placed p join templates tp using (template)
+              $1::timestamptz + ($2::timestamptz - $1::timestamptz) * p.t${copied.map((c) => `, t.${c}`).join('')}
+       from placed p join messages t on t.account_id = $3 and t.folder_id = $4 and t.uid = p.template + 1
        order by p.t`,
-      [timeSpan.from.toISOString(), timeSpan.to.toISOString()],
+      [timeSpan.from.toISOString(), timeSpan.to.toISOString(), scratch, inbox.id],
     );
+    await db.query('drop table placed, ranks');
     phase(`${K} messages inserted`);
 
-    // The counters, as K single deliveries would have left them.
+    // The counters, as K single deliveries would have left them; RECENT claimed by an earlier session.
     await db.query(
       `update folders f set uid_next = s.n + 1, highest_modseq = s.n + 1, recent_uid = s.n + 1, message_count = s.n, storage_bytes = s.bytes
        from (select account_id, folder_id, count(*) as n, sum(size) as bytes from messages group by 1, 2) s
-       where f.account_id = s.account_id and f.id = s.folder_id`,
+       where f.account_id = s.account_id and f.id = s.folder_id and f.account_id <> $1`,
+      [scratch],
     );
     await db.query(
       `update accounts a set used_messages = s.n, used_bytes = s.bytes
-       from (select account_id, count(*) as n, sum(size) as bytes from messages group by 1) s where a.id = s.account_id`,
+       from (select account_id, count(*) as n, sum(size) as bytes from messages group by 1) s where a.id = s.account_id and a.id <> $1`,
+      [scratch],
     );
-    await db.query(
-      `update blobs b set ref_count = s.n from (select blob_hash, count(*) as n from messages group by 1) s where b.hash = s.blob_hash`,
-    );
-    // A distinct message no row drew would be an orphan the real code never leaves.
-    await db.query('delete from blobs where ref_count = 0');
-    await db.query('drop table placed, ranks, templates');
+    await db.query(`update blobs b set ref_count = s.n from (select blob_hash, count(*) as n from messages group by 1) s where b.hash = s.blob_hash`);
+    // Gone the way the real code removes a mailbox: a template no message drew loses its blob.
+    await services.mailboxes.delete(TEMPLATES, actor);
     phase('counters');
 
     // As autovacuum leaves a database in use: statistics, visibility map, hint bits.
-    await db.query('vacuum (analyze) ');
+    await db.query('vacuum (analyze)');
     phase('vacuum analyze');
 
-    await check(db, url);
+    await check(db, services);
     phase('checked');
 
     const sizes = (
@@ -327,14 +313,27 @@ export async function seed(options: SeedOptions, log: (line: string) => void = c
     };
   } finally {
     await db.end();
+    await handle.close();
   }
+}
+
+/** What the seed copies of a row the real code made: every column but identity, generated and sequence-fed ones, and `own`. */
+async function copiedColumns(db: pg.Client, table: string, own: string[]): Promise<string[]> {
+  const { rows } = await db.query(
+    `select column_name from information_schema.columns
+     where table_schema = 'public' and table_name = $1 and is_identity = 'NO' and is_generated = 'NEVER'
+       and coalesce(column_default, '') not like 'nextval(%' and not (column_name = any($2::text[]))
+     order by ordinal_position`,
+    [table, own],
+  );
+  return rows.map((row) => row.column_name as string);
 }
 
 /**
  * Every counter against the rows it counts, over the whole database; then three mailboxes read
  * through the core services as the API (usage) and IMAP (STATUS per folder, the INBOX listing) do.
  */
-async function check(db: pg.Client, url: string): Promise<void> {
+async function check(db: pg.Client, services: ReturnType<typeof servicesFor>): Promise<void> {
   const bad = (
     await db.query(`
       select
@@ -352,32 +351,25 @@ async function check(db: pg.Client, url: string): Promise<void> {
   ).rows[0] as Record<string, string>;
   if (Object.values(bad).some((n) => Number(n) !== 0)) throw new Error(`inconsistent counters: ${JSON.stringify(bad)}`);
 
-  const config = loadConfig({ DATABASE_URL: url, MAILROOM_LOG_LEVEL: 'silent' });
-  const handle = await openDatabase(config);
-  try {
-    const services = servicesFor(handle, config);
-    const actor = { id: 'cli', name: 'bench seed', domains: null };
-    const middle = (await db.query('select address from accounts where id > 2 order by used_messages desc limit 1 offset 50')).rows[0]!.address as string;
-    for (const address of [BIG, POP, middle]) {
-      const { value } = await services.mailboxes.get(address, actor);
-      const { id } = await services.mailboxes.find(address, actor);
-      const folders = await services.mail.folders.usage(id);
-      const inbox = await services.mail.folders.get(id, INBOX);
-      const listed = await services.mail.list(id, inbox.id);
-      const sum = (key: 'messages' | 'storageBytes') => folders.reduce((total, f) => total + f[key], 0);
-      const consecutive = listed.every((m, i) => m.uid === i + 1);
-      if (
-        sum('messages') !== value.usage.messages ||
-        sum('storageBytes') !== value.usage.storageBytes ||
-        listed.length !== inbox.messageCount ||
-        !consecutive ||
-        inbox.uidNext !== listed.length + 1
-      ) {
-        throw new Error(`${address}: API usage ${JSON.stringify(value.usage)}, folders ${JSON.stringify(folders)}, INBOX lists ${listed.length}`);
-      }
+  const actor = { id: 'cli', name: 'bench seed', domains: null };
+  const middle = (await db.query('select address from accounts where id > 2 order by used_messages desc limit 1 offset 50')).rows[0]!.address as string;
+  for (const address of [BIG, POP, middle]) {
+    const { value } = await services.mailboxes.get(address, actor);
+    const { id } = await services.mailboxes.find(address, actor);
+    const folders = await services.mail.folders.usage(id);
+    const inbox = await services.mail.folders.get(id, INBOX);
+    const listed = await services.mail.list(id, inbox.id);
+    const sum = (key: 'messages' | 'storageBytes') => folders.reduce((total, f) => total + f[key], 0);
+    const consecutive = listed.every((m, i) => m.uid === i + 1);
+    if (
+      sum('messages') !== value.usage.messages ||
+      sum('storageBytes') !== value.usage.storageBytes ||
+      listed.length !== inbox.messageCount ||
+      !consecutive ||
+      inbox.uidNext !== listed.length + 1
+    ) {
+      throw new Error(`${address}: API usage ${JSON.stringify(value.usage)}, folders ${JSON.stringify(folders)}, INBOX lists ${listed.length}`);
     }
-  } finally {
-    await handle.close();
   }
 }
 
