@@ -13,8 +13,8 @@
  * - POP3 on pop@domain1.example (K/20 messages in INBOX): USER+PASS (the login lists the maildrop),
  *   STAT, UIDL, QUIT;
  * - the RSS of the Mailroom process after each (VmRSS, and VmHWM at the end).
- * The first round of each mail command is reported apart (cold: first read of those rows since
- * Mailroom started, and the first SELECT claims RECENT), the others as their median.
+ * The first round of each mail command is reported apart (cold: the first read of those rows since
+ * Mailroom started, the first login's argon2id verification), the others as their median.
  *
  *   npm run bench:scale                          the three sizes, each seeded, measured and dropped
  *   npm run bench:scale -- --database NAME       one database seeded by bench:seed, kept
