@@ -25,13 +25,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect, type Socket } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { freePort } from './dovecot.js';
 import { median, SERVER_URL, spawnMailroom } from './fixtures.js';
+import { ImapClient } from './imap-client.js';
+import { Pop3Client } from './pop3-client.js';
 import { BIG, databaseUrl, defaultSeedOptions, describeSeed, dropDatabase, POP, seed, SEED_PASSWORD, type SeedReport } from './seed.js';
 import { FIRST_NAMES } from './seed-messages.js';
 
@@ -54,112 +55,6 @@ const LARGEST_DOMAIN = 'domain1.example';
 const now = () => process.hrtime.bigint();
 const millis = (since: bigint) => Number(now() - since) / 1e6;
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
-
-// ---------------------------------------------------------------------------------------------
-// A socket read line by line, for IMAP and POP3 exchanges timed from the command to the last line.
-
-class Wire {
-  private buffer: Buffer = Buffer.alloc(0);
-  private offset = 0;
-  private waiting: (() => void) | null = null;
-  private failed: Error | null = null;
-
-  private constructor(private readonly socket: Socket) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.buffer = this.offset >= this.buffer.length ? chunk : Buffer.concat([this.buffer.subarray(this.offset), chunk]);
-      this.offset = 0;
-      this.wake();
-    });
-    socket.on('error', (error) => {
-      this.failed = error;
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.failed ??= new Error('connection closed');
-      this.wake();
-    });
-  }
-
-  static async open(port: number): Promise<Wire> {
-    const socket = connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-    return new Wire(socket);
-  }
-
-  private wake() {
-    const waiting = this.waiting;
-    this.waiting = null;
-    waiting?.();
-  }
-
-  async line(): Promise<string> {
-    for (;;) {
-      const end = this.buffer.indexOf('\r\n', this.offset);
-      if (end >= 0) {
-        const line = this.buffer.toString('latin1', this.offset, end);
-        this.offset = end + 2;
-        return line;
-      }
-      if (this.failed) throw this.failed;
-      await new Promise<void>((resolve) => (this.waiting = resolve));
-    }
-  }
-
-  /** Skips an IMAP literal's octets. */
-  async skip(octets: number): Promise<void> {
-    while (this.buffer.length - this.offset < octets) {
-      octets -= this.buffer.length - this.offset;
-      this.offset = this.buffer.length;
-      if (this.failed) throw this.failed;
-      await new Promise<void>((resolve) => (this.waiting = resolve));
-    }
-    this.offset += octets;
-  }
-
-  send(line: string) {
-    this.socket.write(`${line}\r\n`);
-  }
-
-  close() {
-    this.socket.destroy();
-  }
-}
-
-let tags = 0;
-
-/** One IMAP command; resolves with its untagged lines (literals skipped) once it ends OK. */
-async function imap(wire: Wire, command: string): Promise<string[]> {
-  const tag = `s${++tags}`;
-  wire.send(`${tag} ${command}`);
-  const untagged: string[] = [];
-  let line = '';
-  for (;;) {
-    const piece = await wire.line();
-    const literal = /\{(\d+)\}$/.exec(piece);
-    line += piece;
-    if (literal) {
-      await wire.skip(Number(literal[1]));
-      continue;
-    }
-    if (line.startsWith(`${tag} `)) {
-      if (!line.startsWith(`${tag} OK`)) throw new Error(`IMAP ${command}: ${line.slice(0, 200)}`);
-      return untagged;
-    }
-    untagged.push(line);
-    line = '';
-  }
-}
-
-async function pop3(wire: Wire, command: string, multiline = false): Promise<string[]> {
-  wire.send(command);
-  const status = await wire.line();
-  if (!status.startsWith('+OK')) throw new Error(`POP3 ${command.split(' ')[0]}: ${status}`);
-  const lines = [status];
-  if (!multiline) return lines;
-  for (let line = await wire.line(); line !== '.'; line = await wire.line()) lines.push(line);
-  return lines;
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -267,18 +162,16 @@ async function measure(url: string): Promise<Row[]> {
       console.log(`  ${label}: ${value}`);
     };
     for (let round = 0; round < ROUNDS; round++) {
-      const wire = await Wire.open(imapPort);
-      await wire.line(); // greeting
-      await step('login', () => imap(wire, `LOGIN ${BIG} "${SEED_PASSWORD}"`));
-      const selected = await step('select', () => imap(wire, 'SELECT INBOX'));
-      const exists = Number(selected.map((l) => /^\* (\d+) EXISTS/.exec(l)).find((m) => m)![1]);
+      const client = await ImapClient.open(imapPort);
+      await step('login', () => client.command(`LOGIN ${BIG} "${SEED_PASSWORD}"`));
+      const selected = await step('select', () => client.command('SELECT INBOX'));
+      const exists = Number(selected.untagged.map((l) => /^\* (\d+) EXISTS/.exec(l)).find((m) => m)![1]);
       if (exists !== bigCount) throw new Error(`SELECT: ${exists} EXISTS, the folder counts ${bigCount}`);
-      const flags = await step('flags', () => imap(wire, 'UID FETCH 1:* (FLAGS)'));
-      if (flags.length !== exists) throw new Error(`UID FETCH 1:* (FLAGS) answered ${flags.length} lines for ${exists} messages`);
-      const envelopes = await step('envelopes', () => imap(wire, `FETCH ${Math.max(1, exists - 49)}:* (ENVELOPE)`));
-      if (envelopes.length !== Math.min(50, exists)) throw new Error(`FETCH ENVELOPE answered ${envelopes.length} lines`);
-      await imap(wire, 'LOGOUT');
-      wire.close();
+      const flags = await step('flags', () => client.command('UID FETCH 1:* (FLAGS)'));
+      if (flags.untagged.length !== exists) throw new Error(`UID FETCH 1:* (FLAGS) answered ${flags.untagged.length} lines for ${exists} messages`);
+      const envelopes = await step('envelopes', () => client.command(`FETCH ${Math.max(1, exists - 49)}:* (ENVELOPE)`));
+      if (envelopes.untagged.length !== Math.min(50, exists)) throw new Error(`FETCH ENVELOPE answered ${envelopes.untagged.length} lines`);
+      await client.logout();
     }
     report('login', 'IMAP LOGIN (first / median of the rest)');
     report('select', `IMAP SELECT INBOX (${BIG})`);
@@ -287,18 +180,17 @@ async function measure(url: string): Promise<Row[]> {
 
     // POP3 -----------------------------------------------------------------------------------
     for (let round = 0; round < ROUNDS; round++) {
-      const wire = await Wire.open(pop3Port);
-      await wire.line(); // greeting
+      const client = await Pop3Client.open(pop3Port);
       await step('pop3 login', async () => {
-        await pop3(wire, `USER ${POP}`);
-        await pop3(wire, `PASS ${SEED_PASSWORD}`);
+        await client.command(`USER ${POP}`);
+        await client.command(`PASS ${SEED_PASSWORD}`);
       });
-      const [stat] = await step('stat', () => pop3(wire, 'STAT'));
-      if (Number(stat!.split(' ')[1]) !== popCount) throw new Error(`STAT: ${stat}, the folder counts ${popCount}`);
-      const uidl = await step('uidl', () => pop3(wire, 'UIDL', true));
-      if (uidl.length - 1 !== popCount) throw new Error(`UIDL listed ${uidl.length - 1} messages`);
-      await pop3(wire, 'QUIT');
-      wire.close();
+      const stat = await step('stat', () => client.command('STAT'));
+      if (Number(stat.split(' ')[1]) !== popCount) throw new Error(`STAT: ${stat}, the folder counts ${popCount}`);
+      const uidl = await step('uidl', () => client.multiline('UIDL'));
+      const listed = uidl.toString('latin1').split('\r\n').filter((line) => line !== '').length;
+      if (listed !== popCount) throw new Error(`UIDL listed ${listed} messages`);
+      await client.quit();
     }
     report('pop3 login', `POP3 USER+PASS (${POP}; the login lists the INBOX)`);
     report('stat', 'POP3 STAT');
