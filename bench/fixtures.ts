@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
 import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { openDatabase, servicesFor } from '../src/main.js';
 import { stop, waitForPort } from './dovecot.js';
 
 export const MESSAGE_SIZE = 20 * 1024;
@@ -35,6 +37,20 @@ export function message(n: number, to: string, label: string): Buffer {
   room -= 2 * half.length;
   const pad = `${'x'.repeat(Math.max(0, room - 2))}\r\n`.slice(-room);
   return Buffer.from(head + text + half + html + half + pad + tail);
+}
+
+/** Who the benches act as when they load their data through the core services. */
+export const BENCH_ACTOR = { id: 'bench', name: 'bench', domains: null };
+
+/** Runs `fill` with the core services on the database at `url`, closed afterwards: benches load their data through the real code. */
+export async function withServices<T>(url: string, fill: (services: ReturnType<typeof servicesFor>) => Promise<T>): Promise<T> {
+  const config = loadConfig({ DATABASE_URL: url, MAILROOM_LOG_LEVEL: 'silent' });
+  const handle = await openDatabase(config);
+  try {
+    return await fill(servicesFor(handle, config));
+  } finally {
+    await handle.close();
+  }
 }
 
 /** An argon2id hash with Mailroom's parameters, written m,t,p as libsodium (Dovecot) reads it. */

@@ -13,11 +13,9 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants as zlib, createDeflateRaw, createInflateRaw, type DeflateRaw } from 'node:zlib';
-import { loadConfig } from '../src/config.js';
-import { openDatabase, servicesFor } from '../src/main.js';
 import { DEFLATE_QUIET_MS } from '../src/net/connection.js';
 import { freePort } from './dovecot.js';
-import { createBenchDatabase, message, spawnMailroom } from './fixtures.js';
+import { BENCH_ACTOR, createBenchDatabase, message, spawnMailroom, withServices } from './fixtures.js';
 
 const CONNECTIONS = Number(process.env.BENCH_IDLE_CONNECTIONS ?? 1000);
 const PER_MAILBOX = 10;
@@ -155,17 +153,11 @@ async function settled(pid: number): Promise<number> {
 const database = await createBenchDatabase();
 try {
   await database.load(async (url) => {
-    const config = loadConfig({ DATABASE_URL: url, MAILROOM_LOG_LEVEL: 'silent' });
-    const handle = await openDatabase(config);
-    try {
-      const services = servicesFor(handle, config);
-      const actor = { id: 'bench', name: 'bench', domains: null };
-      await services.domains.create({ name: 'compress.bench' }, actor);
-      for (const address of mailboxes) await services.mailboxes.create({ address, password: PASSWORD }, actor);
+    await withServices(url, async (services) => {
+      await services.domains.create({ name: 'compress.bench' }, BENCH_ACTOR);
+      for (const address of mailboxes) await services.mailboxes.create({ address, password: PASSWORD }, BENCH_ACTOR);
       for (let n = 0; n < 5; n++) await services.mail.deliver(message(n, mailboxes[0]!, 'idle'), mailboxes);
-    } finally {
-      await handle.close();
-    }
+    });
   });
   const work = await mkdtemp(join(tmpdir(), 'mailroom-compress-bench-'));
   const port = await freePort();

@@ -32,10 +32,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig } from '../src/config.js';
-import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, makeMaildir, prepareDovecot, storeInMaildirs } from './dovecot.js';
-import { createBenchDatabase, hashParameters, median, sharedHash, spawnMailroom } from './fixtures.js';
+import { BENCH_ACTOR, createBenchDatabase, hashParameters, median, sharedHash, spawnMailroom, withServices } from './fixtures.js';
 import { writeSummary } from './summary.js';
 import { ImapClient } from './imap-client.js';
 
@@ -96,21 +94,15 @@ interface Target {
 async function startMailroom(work: string, hash: string): Promise<Target & { settings: string }> {
   const database = await createBenchDatabase();
   await database.load(async (url) => {
-    const config = loadConfig({ DATABASE_URL: url, MAILROOM_LOG_LEVEL: 'silent' });
-    const handle = await openDatabase(config);
-    try {
-      const services = servicesFor(handle, config);
-      const actor = { id: 'bench', name: 'bench', domains: null };
-      await services.domains.create({ name: 'bench.example' }, actor);
-      await services.mailboxes.create({ address: ADDRESS, passwordHash: `{ARGON2ID}${hash}` }, actor);
-      const { id } = await services.mailboxes.find(ADDRESS, actor);
+    await withServices(url, async (services) => {
+      await services.domains.create({ name: 'bench.example' }, BENCH_ACTOR);
+      await services.mailboxes.create({ address: ADDRESS, passwordHash: `{ARGON2ID}${hash}` }, BENCH_ACTOR);
+      const { id } = await services.mailboxes.find(ADDRESS, BENCH_ACTOR);
       for (let first = 0; first < MESSAGES; first += LOAD_BATCH) {
         const batch = Array.from({ length: Math.min(LOAD_BATCH, MESSAGES - first) }, (_, i) => ({ raw: largeMessage(first + i) }));
         await services.mail.appendMany(id, 'INBOX', batch);
       }
-    } finally {
-      await handle.close();
-    }
+    });
   });
   // Index-only scans need the visibility map that autovacuum would have written by now.
   const client = new pg.Client({ connectionString: database.url });

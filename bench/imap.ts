@@ -48,10 +48,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encrypt as shaCrypt } from 'unixcrypt';
-import { loadConfig } from '../src/config.js';
-import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, makeMaildir, prepareDovecot, storeInMaildirs } from './dovecot.js';
-import { createBenchDatabase, hashParameters, MESSAGE_SIZE, median, message, sharedHash, spawnMailroom } from './fixtures.js';
+import { BENCH_ACTOR, createBenchDatabase, hashParameters, MESSAGE_SIZE, median, message, sharedHash, spawnMailroom, withServices } from './fixtures.js';
 import { ImapClient } from './imap-client.js';
 import { dotStuff, LmtpConnection } from './lmtp.js';
 import { type SummaryRow, writeSummary } from './summary.js';
@@ -266,15 +264,11 @@ const SHA512_HASH = shaCrypt(PASSWORD, '$6$benchsalt');
 async function startMailroom(work: string, hash: string): Promise<Target & { settings: string }> {
   const database = await createBenchDatabase();
   await database.load(async (url) => {
-    const config = loadConfig({ DATABASE_URL: url, MAILROOM_LOG_LEVEL: 'silent' });
-    const handle = await openDatabase(config);
-    try {
-      const services = servicesFor(handle, config);
-      const actor = { id: 'bench', name: 'bench', domains: null };
-      await services.domains.create({ name: DOMAIN }, actor);
-      for (const address of USERS) await services.mailboxes.create({ address, passwordHash: `{ARGON2ID}${hash}` }, actor);
+    await withServices(url, async (services) => {
+      await services.domains.create({ name: DOMAIN }, BENCH_ACTOR);
+      for (const address of USERS) await services.mailboxes.create({ address, passwordHash: `{ARGON2ID}${hash}` }, BENCH_ACTOR);
       for (const address of [...IDLERS, ...PUSHERS]) {
-        await services.mailboxes.create({ address, passwordHash: `{SHA512-CRYPT}${SHA512_HASH}` }, actor);
+        await services.mailboxes.create({ address, passwordHash: `{SHA512-CRYPT}${SHA512_HASH}` }, BENCH_ACTOR);
       }
       let next = 0;
       await Promise.all(
@@ -286,9 +280,7 @@ async function startMailroom(work: string, hash: string): Promise<Target & { set
         }),
       );
       for (let n = 0; n < IDLE_MESSAGES; n++) await services.mail.deliver(bulk(n), IDLERS);
-    } finally {
-      await handle.close();
-    }
+    });
   });
   const [imap, lmtp] = [await freePort(), await freePort()];
   const mailroom = await spawnMailroom({

@@ -31,10 +31,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../src/config.js';
-import { openDatabase, servicesFor } from '../src/main.js';
 import { freePort, makeMaildir, prepareDovecot, storeInMaildirs } from './dovecot.js';
-import { createBenchDatabase, hashParameters, MESSAGE_SIZE, median, message, sharedHash, spawnMailroom } from './fixtures.js';
+import { BENCH_ACTOR, createBenchDatabase, hashParameters, MESSAGE_SIZE, median, message, sharedHash, spawnMailroom, withServices } from './fixtures.js';
 import { Pop3Client } from './pop3-client.js';
 import { writeSummary } from './summary.js';
 
@@ -77,14 +75,10 @@ interface Target {
 
 async function startMailroom(work: string, hash: string): Promise<Target & { settings: string }> {
   const database = await createBenchDatabase();
-  const config = loadConfig({ DATABASE_URL: database.url, MAILROOM_LOG_LEVEL: 'silent' });
-  const handle = await openDatabase(config);
-  try {
-    const services = servicesFor(handle, config);
-    const actor = { id: 'bench', name: 'bench', domains: null };
-    await services.domains.create({ name: DOMAIN }, actor);
+  await withServices(database.url, async (services) => {
+    await services.domains.create({ name: DOMAIN }, BENCH_ACTOR);
     for (const address of [BIG, ...SHARES, ...WARM, ...COLD]) {
-      await services.mailboxes.create({ address, passwordHash: `{ARGON2ID}${hash}` }, actor);
+      await services.mailboxes.create({ address, passwordHash: `{ARGON2ID}${hash}` }, BENCH_ACTOR);
     }
     let next = 0;
     await Promise.all(
@@ -97,9 +91,7 @@ async function startMailroom(work: string, hash: string): Promise<Target & { set
     );
     // One stored copy each, delivered to every login mailbox at once.
     for (let n = 0; n < LOGIN_MESSAGES; n++) await services.mail.deliver(small(n), [...WARM, ...COLD]);
-  } finally {
-    await handle.close();
-  }
+  });
   // Without statistics, right after the bulk load, Postgres reads a message through the
   // (account, folder, modseq) index and filters every row of the folder: each RETR costs
   // O(messages in the INBOX).
